@@ -1,0 +1,51 @@
+# The README's two commands: `make demo` and `make test`. Both work from a fresh clone with nothing
+# running: they create the venv, install, fetch the Kafka jars, and start (or reuse) the local stack.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HUB    := $(VENV)/bin/hub
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-unit lint up down status clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	@$(HUB) dev up
+	@$(HUB) topics create
+	@$(HUB) demo
+	@echo "The stack keeps running for you to explore (hub dev status); stop it with: $(HUB) dev down"
+
+# Starts the stack if it is down and stops it again afterwards; a stack that was up is left up.
+test: install lint
+	@if $(HUB) dev status --quiet 2>/dev/null; then was_up=1; else was_up=0; fi; \
+	$(HUB) dev up || exit $$?; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$was_up = 0 ]; then $(HUB) dev down; fi; \
+	exit $$rc
+
+test-unit: install
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: install
+	@$(VENV)/bin/ruff check .
+
+up: install
+	@$(HUB) dev up
+
+down: install
+	@$(HUB) dev down
+
+status: install
+	@$(HUB) dev status
+
+clean: down
+	rm -rf .hub $(VENV)

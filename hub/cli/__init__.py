@@ -1,0 +1,37 @@
+"""`hub`: the one command line of the hub; each subcommand group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hub.cli import demo, dev, topics
+from hub.cli.common import err_console
+from hub.codec import CodecError, SchemaCatalogueError
+from hub.config import ConfigError
+from hub.devstack.state import StackError
+from hub.topics import TopicError
+
+app = typer.Typer(
+    name="hub",
+    help="Credit-sanction sharing hub: courts publish the dishonest-debtor list, agencies apply and lift sanctions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(dev.app, name="dev")
+app.add_typer(topics.app, name="topics")
+app.command("demo")(demo.demo)
+
+_CLEAR_ERRORS = (ConfigError, StackError, TopicError, CodecError, SchemaCatalogueError)
+
+
+def main() -> None:
+    try:
+        app()
+    except _CLEAR_ERRORS as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

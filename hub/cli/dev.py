@@ -1,0 +1,41 @@
+"""`hub dev up|down|status`: the checkout's local Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import typer
+
+from hub import devstack
+from hub.cli.common import console, settings
+
+app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL cluster.", no_args_is_help=True)
+
+
+def _say(message: str) -> None:
+    console.print(message, soft_wrap=True)
+
+
+@app.command()
+def up() -> None:
+    """Start both (idempotent) and wait until each answers; data is kept across restarts."""
+    devstack.up(settings(), say=_say)
+
+
+@app.command()
+def down() -> None:
+    """Stop both; data stays in the state folder for the next `up`."""
+    devstack.down(settings(), say=_say)
+
+
+@app.command()
+def status(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; exit 0 only if all answer."),
+) -> None:
+    """Print the bootstrap address, the database URLs and whether each answers; exit 1 if any does not."""
+    components = devstack.status(settings())
+    healthy = all(c.answers for c in components)
+    if not quiet:
+        for c in components:
+            state = "[green]answers[/]" if c.answers else "[red]DOWN[/]"
+            where = "local" if c.managed else "external"
+            console.print(f"{c.name:<13} {state:<7}  {c.address} ({where}) {c.detail}".rstrip(), soft_wrap=True)
+    raise typer.Exit(0 if healthy else 1)

@@ -1,0 +1,46 @@
+"""Kafka client factories, so every service talks to the broker with the same guarantees."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from hub.config import Settings
+
+_librdkafka_log = logging.getLogger("hub.librdkafka")
+
+
+def admin(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.bootstrap(), "logger": _librdkafka_log})
+
+
+def idempotent_producer(settings: Settings, **overrides: Any) -> Producer:
+    """acks=all + idempotence: a retried send never duplicates or reorders a partition's records."""
+    config = {
+        "bootstrap.servers": settings.bootstrap(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": "lz4",
+        "linger.ms": 5,
+        "logger": _librdkafka_log,
+    }
+    config.update(overrides)
+    return Producer(config)
+
+
+def consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
+    """Offsets are the service's business (kept in its database), so nothing is auto-committed."""
+    config = {
+        "bootstrap.servers": settings.bootstrap(),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "logger": _librdkafka_log,
+    }
+    config.update(overrides)
+    return Consumer(config)

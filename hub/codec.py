@@ -1,0 +1,173 @@
+"""The one codec: Avro single-object encoding against the schema catalogue in `schemas/`.
+
+A record is `C3 01`, the 8-byte little-endian CRC-64-AVRO fingerprint of its writer schema, then the
+Avro body. Readers find the writer schema by fingerprint among every version ever kept and resolve it
+against the current version, so years-old records stay readable without a registry server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from hub.domain.events import Event, event_to_record, parse_event
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = len(MAGIC) + 8
+CONTENT_TYPE = "application/avro"
+_FILE_NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>\d+)\.avsc$")
+
+
+class CodecError(ValueError):
+    """Bytes that cannot be decoded (or a record that cannot be encoded); the message says why."""
+
+
+class SchemaCatalogueError(RuntimeError):
+    """The schema folder itself is inconsistent."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    name: str
+    full_name: str
+    version: int
+    path: Path
+    schema: dict
+    parsed: Any
+    fingerprint: bytes
+
+
+class Catalogue:
+    """Every schema version in a folder, by record name and by fingerprint."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.versions: dict[str, list[SchemaVersion]] = {}
+        self.by_fingerprint: dict[bytes, SchemaVersion] = {}
+        paths = sorted(root.rglob("*.avsc"))
+        if not paths:
+            raise SchemaCatalogueError(f"no .avsc files under {root}")
+        for path in paths:
+            self._load(path)
+        for versions in self.versions.values():
+            versions.sort(key=lambda v: v.version)
+
+    def _load(self, path: Path) -> None:
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            raise SchemaCatalogueError(f"{path}: schema files are named <Record>.v<N>.avsc")
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+            parsed = parse_schema(schema)
+        except Exception as exc:
+            raise SchemaCatalogueError(f"{path}: not a valid Avro schema: {exc}") from exc
+        if schema.get("name") != match["name"]:
+            raise SchemaCatalogueError(f"{path}: record name {schema.get('name')!r} differs from file name")
+        fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+        full_name = f"{schema.get('namespace')}.{schema['name']}" if schema.get("namespace") else schema["name"]
+        version = SchemaVersion(
+            name=match["name"],
+            full_name=full_name,
+            version=int(match["version"]),
+            path=path,
+            schema=schema,
+            parsed=parsed,
+            fingerprint=fp,
+        )
+        existing = self.versions.setdefault(version.name, [])
+        if any(v.version == version.version for v in existing):
+            raise SchemaCatalogueError(f"{path}: version {version.version} of {version.name} exists twice")
+        existing.append(version)
+        # Versions that differ only in docs or defaults share a fingerprint; the newest wins.
+        prior = self.by_fingerprint.get(fp)
+        if prior is None or prior.version < version.version:
+            self.by_fingerprint[fp] = version
+
+    def current(self, name: str) -> SchemaVersion:
+        try:
+            return self.versions[name][-1]
+        except KeyError:
+            raise CodecError(f"no schema for record type {name!r} in {self.root}") from None
+
+    def names(self) -> Iterable[str]:
+        return self.versions.keys()
+
+
+class Codec:
+    def __init__(self, catalogue: Catalogue):
+        self.catalogue = catalogue
+
+    def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        writer = self.catalogue.current(name)
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(writer.fingerprint)
+        try:
+            schemaless_writer(buf, writer.parsed, record)
+        except Exception as exc:
+            raise CodecError(f"cannot encode {name} with {writer.path.name}: {exc}") from exc
+        return buf.getvalue()
+
+    def decode(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
+        """Return (record name, record resolved to the current schema version)."""
+        if data is None:
+            raise CodecError("empty record value (tombstone)")
+        if len(data) < HEADER_LEN:
+            raise CodecError(f"truncated record: {len(data)} bytes, the single-object header alone is 10")
+        if data[:2] != MAGIC:
+            raise CodecError(f"bad magic bytes {data[:2].hex(' ')}: expected c3 01 (Avro single-object encoding)")
+        writer = self.catalogue.by_fingerprint.get(data[2:HEADER_LEN])
+        if writer is None:
+            raise CodecError(
+                f"unknown schema fingerprint {data[2:HEADER_LEN].hex()}: not in the catalogue {self.catalogue.root}"
+            )
+        reader = self.catalogue.current(writer.name)
+        buf = io.BytesIO(data)
+        buf.seek(HEADER_LEN)
+        try:
+            record = schemaless_reader(buf, writer.parsed, None if reader is writer else reader.parsed)
+        except EOFError:
+            raise CodecError(
+                f"truncated body: {writer.name} v{writer.version} needs more than {len(data)} bytes"
+            ) from None
+        except Exception as exc:
+            raise CodecError(f"corrupt {writer.name} v{writer.version} body: {type(exc).__name__}: {exc}") from None
+        if buf.tell() != len(data):
+            raise CodecError(f"{len(data) - buf.tell()} trailing bytes after the {writer.name} body")
+        return writer.name, record
+
+    def encode_event(self, event: Event) -> bytes:
+        return self.encode(event.event_type, event_to_record(event))
+
+    def decode_event(self, data: bytes | None, family: str | None = None) -> Event:
+        """Decode and validate; raises CodecError or EventValidationError."""
+        _name, record = self.decode(data)
+        return parse_event(record, family)
+
+
+def event_headers(event: Event) -> list[tuple[str, bytes]]:
+    return [
+        ("event-type", event.event_type.encode()),
+        ("event-id", event.event_id.encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+
+
+@lru_cache(maxsize=4)
+def codec_for(schema_dir: Path) -> Codec:
+    return Codec(Catalogue(schema_dir))
+
+
+def default_codec() -> Codec:
+    from hub.config import get_settings
+
+    return codec_for(get_settings().schema_dir)

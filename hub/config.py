@@ -1,0 +1,101 @@
+"""The one configuration object: every setting is an environment variable prefixed HUB_.
+
+When HUB_KAFKA_BOOTSTRAP / HUB_DATABASE_URL are unset, the addresses of the checkout's own local stack
+(`hub dev up`) are used, read from the stack file in the state folder.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+AGENCIES = ("bank", "tax", "land", "transport")
+SERVICES = (*AGENCIES, "ledger")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or inconsistent; the message says which and how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Kafka bootstrap servers; unset: the local stack of `hub dev up`."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL server URL; the database name is replaced by each service's own "
+        "(or put {service} where it goes). Unset: the local stack.",
+    )
+    state_dir: Path = Field(default=PROJECT_ROOT / ".hub", description="Local stack state (git-ignored).")
+    schema_dir: Path = Field(default=PROJECT_ROOT / "schemas", description="The Avro schema catalogue.")
+    namespace: str = Field(
+        default="",
+        pattern=r"^([a-z][a-z0-9]{0,15}_)?$",
+        description="Prefix for topic and database names (e.g. `t1_`); isolates test runs on one stack.",
+    )
+    agencies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=AGENCIES, description="Comma-separated agencies; each gets agency.<name>.feedback."
+    )
+    partitions: int = Field(default=12, ge=1, le=1000, description="Partitions of every keyed topic.")
+    replication_factor: int = Field(default=1, ge=1, description="Replicas of every topic.")
+    kafka_heap: str = Field(default="768m", description="Heap of the local Kafka broker (-Xmx).")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    @field_validator("agencies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    def bootstrap(self) -> str:
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        stack = self.local_stack()
+        return f"127.0.0.1:{stack['kafka_port']}"
+
+    def service_database_url(self, service: str) -> str:
+        """Each service owns one database: agencies never share storage with each other or the ledger."""
+        return self.database_url_for(f"{self.namespace}{service}")
+
+    def admin_database_url(self) -> str:
+        """The maintenance database, from which service databases are created."""
+        return self.database_url_for("postgres")
+
+    def database_url_for(self, database: str) -> str:
+        if self.database_url:
+            if "{service}" in self.database_url:
+                return self.database_url.replace("{service}", database)
+            url = make_url(self.database_url)
+            if url.drivername == "postgresql":
+                url = url.set(drivername="postgresql+psycopg")
+            return url.set(database=database).render_as_string(hide_password=False)
+        stack = self.local_stack()
+        return f"postgresql+psycopg://{stack['pg_user']}:{stack['pg_password']}@127.0.0.1:{stack['pg_port']}/{database}"
+
+    def local_stack(self) -> dict:
+        path = self.state_dir / "stack.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no local stack at {self.state_dir}: run `hub dev up`, or set HUB_KAFKA_BOOTSTRAP and HUB_DATABASE_URL"
+            ) from None
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace.replace('_', '.')}{name}" if self.namespace else name
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

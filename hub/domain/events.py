@@ -1,0 +1,333 @@
+"""The event contract (DESIGN §5) as strict pydantic models.
+
+Form is checked here, once, for every producer and consumer; procedure (deadlines, order) is judged by
+the ledger, because a court's decision stands even when its procedure was late. Literal types rather
+than Enum classes keep strict mode usable on plain dicts decoded from Avro or JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from hub.domain.ids import IdNumberError, validate_resident_id, validate_uscc
+
+DebtorKind = Literal["PERSON", "ORG"]
+Ground = Literal[
+    "CAPABLE_BUT_REFUSES",
+    "OBSTRUCTS_EXECUTION",
+    "EVADES_EXECUTION",
+    "VIOLATES_ASSET_REPORTING",
+    "VIOLATES_CONSUMPTION_RESTRICTION",
+    "BREACHES_SETTLEMENT",
+]
+Disclosure = Literal["PUBLIC", "RESTRICTED"]
+CorrectionOutcome = Literal["UPHELD", "REJECTED"]
+ShieldReason = Literal[
+    "FULL_PERFORMANCE", "SETTLEMENT_PERFORMED", "CREDITOR_REQUEST", "EXECUTION_TERMINATED", "PERIOD_EXPIRED"
+]
+RevokeReason = Literal["CORRECTION_UPHELD", "RECONSIDERATION_UPHELD", "WRONGFUL_INCLUSION"]
+Measure = Literal[
+    "LOAN_RESTRICTED",
+    "CREDIT_CARD_RESTRICTED",
+    "BOND_ISSUANCE_RESTRICTED",
+    "TAX_CREDIT_DOWNGRADED",
+    "INVOICE_RESTRICTED",
+    "PROPERTY_PURCHASE_RESTRICTED",
+    "LAND_BIDDING_RESTRICTED",
+    "AIR_TRAVEL_RESTRICTED",
+    "HIGH_SPEED_RAIL_RESTRICTED",
+]
+MEASURES: tuple[str, ...] = Measure.__args__  # type: ignore[attr-defined]
+PERFORMANCE_REASONS = frozenset({"FULL_PERFORMANCE", "SETTLEMENT_PERFORMED"})
+
+
+def _aware_time(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 date-time") from None
+    if not isinstance(value, dt.datetime):
+        raise ValueError("expected an ISO-8601 date-time string")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("time has no UTC offset; write it like 2026-01-20T10:00:00+08:00")
+    return value
+
+
+def _event_id(value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a UUID") from None
+
+
+def _resident_id(value: str) -> str:
+    try:
+        return validate_resident_id(value)
+    except IdNumberError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _any_id(value: str) -> str:
+    """A subject or debtor can be either a person or an organisation."""
+    try:
+        return validate_resident_id(value)
+    except IdNumberError as person_error:
+        try:
+            return validate_uscc(value)
+        except IdNumberError as org_error:
+            raise ValueError(
+                f"neither a resident ID number ({person_error}) nor a unified social credit code ({org_error})"
+            ) from None
+
+
+AwareTime = Annotated[dt.datetime, BeforeValidator(_aware_time)]
+EventId = Annotated[str, BeforeValidator(_event_id)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CourtCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")]
+AgencyName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+ResidentId = Annotated[str, AfterValidator(_resident_id)]
+AnyId = Annotated[str, AfterValidator(_any_id)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class LegalRepresentative(_Strict):
+    id_number: ResidentId
+    name: ShortText
+
+
+class Debtor(_Strict):
+    kind: DebtorKind
+    id_number: str
+    name: ShortText
+    legal_representative: LegalRepresentative | None = Field(default=None, validate_default=True)
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_matches_kind(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        try:
+            if kind == "ORG":
+                return validate_uscc(value)
+            return validate_resident_id(value)
+        except IdNumberError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("legal_representative")
+    @classmethod
+    def _representative_for_org_only(
+        cls, value: LegalRepresentative | None, info: ValidationInfo
+    ) -> LegalRepresentative | None:
+        kind = info.data.get("kind")
+        if kind == "ORG" and value is None:
+            raise ValueError("an ORG debtor needs its legal representative (id_number and name)")
+        if kind == "PERSON" and value is not None:
+            raise ValueError("a PERSON debtor has no legal representative")
+        return value
+
+
+class EmployerNotice(_Strict):
+    unit: ShortText
+    notified_at: AwareTime
+
+
+class Event(_Strict):
+    """Common to every event on every topic."""
+
+    family: ClassVar[str]
+    event_id: EventId
+    occurred_at: AwareTime
+
+    @property
+    def event_type(self) -> str:
+        return type(self).__name__
+
+
+class CourtEvent(Event):
+    family: ClassVar[str] = "court"
+    court_code: CourtCode
+    court_name: ShortText
+    entry_id: ShortText
+    case_number: ShortText
+    debtor: Debtor
+
+
+class RiskWarningIssued(CourtEvent):
+    type: Literal["RiskWarningIssued"] = "RiskWarningIssued"
+    served_at: AwareTime
+
+
+class Included(CourtEvent):
+    type: Literal["Included"] = "Included"
+    grounds: Annotated[list[Ground], Field(min_length=1, max_length=6)]
+    obligation: Text
+    period_months: Annotated[int, Field(ge=24, le=60)] | None = None
+    disclosure: Disclosure
+    employer_notified: EmployerNotice | None = None
+
+    @field_validator("grounds")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a ground is listed twice")
+        return value
+
+
+class CorrectionRequested(CourtEvent):
+    type: Literal["CorrectionRequested"] = "CorrectionRequested"
+    received_at: AwareTime
+
+
+class CorrectionDecided(CourtEvent):
+    type: Literal["CorrectionDecided"] = "CorrectionDecided"
+    outcome: CorrectionOutcome
+
+
+class Shielded(CourtEvent):
+    type: Literal["Shielded"] = "Shielded"
+    reason: ShieldReason
+    performed_at: AwareTime | None = Field(default=None, validate_default=True)
+
+    @field_validator("performed_at")
+    @classmethod
+    def _performance_needs_time(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        reason = info.data.get("reason")
+        if value is None and reason in PERFORMANCE_REASONS:
+            raise ValueError(f"required when reason is {reason}")
+        return value
+
+
+class Revoked(CourtEvent):
+    type: Literal["Revoked"] = "Revoked"
+    reason: RevokeReason
+
+
+class FeedbackEvent(Event):
+    family: ClassVar[str] = "feedback"
+    agency: AgencyName
+    entry_id: ShortText
+    court_event_id: EventId
+    debtor_id: AnyId
+    subject_id: AnyId
+    measures: Annotated[list[Measure], Field(min_length=1)]
+
+
+class SanctionApplied(FeedbackEvent):
+    type: Literal["SanctionApplied"] = "SanctionApplied"
+
+
+class SanctionLifted(FeedbackEvent):
+    type: Literal["SanctionLifted"] = "SanctionLifted"
+
+
+class SanctionRetained(FeedbackEvent):
+    type: Literal["SanctionRetained"] = "SanctionRetained"
+    legal_basis: Text
+    retain_until: AwareTime
+
+
+class SanctionFailed(FeedbackEvent):
+    type: Literal["SanctionFailed"] = "SanctionFailed"
+    reason: Text
+
+
+class InterceptionRecorded(FeedbackEvent):
+    type: Literal["InterceptionRecorded"] = "InterceptionRecorded"
+    court_event_id: EventId | None = None  # type: ignore[assignment]
+    measure: Measure
+    channel: ShortText
+    entry_ids: Annotated[list[ShortText], Field(min_length=1)]
+
+
+COURT_EVENT_TYPES: dict[str, type[CourtEvent]] = {
+    cls.__name__: cls
+    for cls in (RiskWarningIssued, Included, CorrectionRequested, CorrectionDecided, Shielded, Revoked)
+}
+FEEDBACK_EVENT_TYPES: dict[str, type[FeedbackEvent]] = {
+    cls.__name__: cls
+    for cls in (SanctionApplied, SanctionLifted, SanctionRetained, SanctionFailed, InterceptionRecorded)
+}
+EVENT_TYPES: dict[str, type[Event]] = {**COURT_EVENT_TYPES, **FEEDBACK_EVENT_TYPES}
+
+
+class EventValidationError(ValueError):
+    """An event broke the contract; `problems` holds (field, reason) pairs, one per fault."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + part
+    return path or "(record)"
+
+
+_PREFIX = re.compile(r"^(Value error|Assertion failed), ")
+
+
+def problems_from(error: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for item in error.errors(include_url=False):
+        reason = _PREFIX.sub("", item["msg"])
+        if item["type"] == "missing":
+            reason = "required field is missing"
+        elif item["type"] == "extra_forbidden":
+            reason = "unknown field"
+        out.append((_field_path(item["loc"]), reason))
+    return out
+
+
+def parse_event(data: Any, family: str | None = None) -> Event:
+    """Validate a decoded record (dict) into its event model, or raise EventValidationError.
+
+    `family` ("court" or "feedback") restricts which types are accepted, so a feedback record on the
+    court topic is rejected rather than silently mistaken for a court act.
+    """
+    if not isinstance(data, dict):
+        raise EventValidationError([("(record)", "expected a JSON object")])
+    types = {"court": COURT_EVENT_TYPES, "feedback": FEEDBACK_EVENT_TYPES}.get(family or "", EVENT_TYPES)
+    kind = data.get("type")
+    if kind is None:
+        raise EventValidationError([("type", "required field is missing")])
+    cls = types.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventValidationError([("type", f"unknown event type {kind!r}; expected one of {', '.join(types)}")])
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise EventValidationError(problems_from(exc)) from None
+
+
+def event_to_record(event: Event) -> dict[str, Any]:
+    """The plain dict that both the Avro schema and the JSON Lines input format describe."""
+    record = event.model_dump(mode="json")
+    return {"event_id": record.pop("event_id"), "type": record.pop("type"), **record}

@@ -1,0 +1,111 @@
+"""Read a topic between two offset marks, without a consumer group: for replays, demos and tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from hub.clients import consumer as make_consumer
+from hub.config import Settings
+
+_SETTLING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+def _probe(settings: Settings) -> Consumer:
+    return make_consumer(settings, f"hub-readback-{uuid.uuid4()}")
+
+
+def watermarks(probe: Consumer, topic: str, partition: int, timeout: float = 30.0) -> tuple[int, int]:
+    """Low and high offsets, retrying the moments after creation when a leader is still settling."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        except KafkaException as exc:
+            error = exc.args[0]
+            settling = error.retriable() or error.code() in _SETTLING
+            if not settling or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def end_offsets(settings: Settings, topic: str, probe: Consumer | None = None) -> dict[int, int]:
+    own = probe is None
+    probe = probe or _probe(settings)
+    try:
+        metadata = probe.list_topics(topic, timeout=15).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise KafkaException(f"topic {topic} does not exist")
+        return {p: watermarks(probe, topic, p)[1] for p in metadata.partitions}
+    finally:
+        if own:
+            probe.close()
+
+
+def read_range(
+    settings: Settings,
+    topic: str,
+    start: dict[int, int] | None = None,
+    end: dict[int, int] | None = None,
+    idle_timeout: float = 30.0,
+) -> Iterator[Record]:
+    """Yield records from `start` (default: the beginning) up to `end` (default: the ends now)."""
+    client = _probe(settings)
+    try:
+        end = end if end is not None else end_offsets(settings, topic, client)
+        start = start or {}
+        pending = {p: e for p, e in end.items() if start.get(p, 0) < e}
+        if not pending:
+            return
+        client.assign([TopicPartition(topic, p, start.get(p, OFFSET_BEGINNING)) for p in pending])
+        last_progress = time.monotonic()
+        while pending:
+            batch = client.consume(num_messages=2000, timeout=0.5)
+            if batch:
+                last_progress = time.monotonic()
+            for message in batch:
+                if message.error():
+                    raise KafkaException(message.error())
+                partition = message.partition()
+                if partition not in pending or message.offset() >= pending[partition]:
+                    continue
+                ts = message.timestamp()[1]
+                yield Record(
+                    topic,
+                    partition,
+                    message.offset(),
+                    ts,
+                    message.key(),
+                    message.value(),
+                    tuple(message.headers() or ()),
+                )
+                if message.offset() >= pending[partition] - 1:
+                    del pending[partition]
+            if not batch:
+                for tp in client.position([TopicPartition(topic, p) for p in list(pending)]):
+                    if tp.offset >= pending[tp.partition]:
+                        del pending[tp.partition]
+                if pending and time.monotonic() - last_progress > idle_timeout:
+                    raise TimeoutError(f"{topic}: no records for {idle_timeout:.0f}s before the end offsets {pending}")
+    finally:
+        client.close()

@@ -1,0 +1,156 @@
+"""Court input files (JSON Lines or CSV) into validated events, with every problem located.
+
+A court clerk must be able to fix a file from the messages alone, so each problem names the file, the
+line, the field and the reason, in the form `FILE:LINE: field: reason`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.domain.events import CourtEvent, EventValidationError, parse_event
+
+# CSV columns: nested debtor fields are flattened with dots; `grounds` holds ;-separated values.
+CSV_COLUMNS = (
+    "event_id", "type", "occurred_at", "court_code", "court_name", "entry_id", "case_number",
+    "debtor.kind", "debtor.id_number", "debtor.name",
+    "debtor.legal_representative.id_number", "debtor.legal_representative.name",
+    "served_at", "grounds", "obligation", "period_months", "disclosure",
+    "employer_notified.unit", "employer_notified.notified_at",
+    "received_at", "outcome", "reason", "performed_at",
+)  # fmt: skip
+_CSV_INTEGERS = {"period_months"}
+_CSV_LISTS = {"grounds"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    raw: str
+    problems: list[Problem]
+
+
+@dataclass
+class ParsedFile:
+    path: str
+    events: list[CourtEvent] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for r in self.rejected for p in r.problems]
+
+    @property
+    def total(self) -> int:
+        return len(self.events) + len(self.rejected)
+
+
+class InputFileError(RuntimeError):
+    """The file as a whole cannot be read (missing, unknown format, bad CSV header)."""
+
+
+def _records_jsonl(path: Path) -> Iterator[tuple[int, str, Any]]:
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                yield number, text, json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield number, text, _Unparsable(f"not valid JSON: {exc.msg} at column {exc.colno}")
+
+
+class _Unparsable:
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _unflatten(row: dict[str, str]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for column, cell in row.items():
+        if cell is None or cell.strip() == "":
+            continue
+        value: Any = cell.strip()
+        if column in _CSV_INTEGERS:
+            # Not a number: left as text, so the model reports the wrong type against the field.
+            with contextlib.suppress(ValueError):
+                value = int(value)
+        elif column in _CSV_LISTS:
+            value = [part.strip() for part in value.split(";") if part.strip()]
+        target = record
+        *parents, leaf = column.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return record
+
+
+def _records_csv(path: Path) -> Iterator[tuple[int, str, Any]]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS]
+        if not reader.fieldnames:
+            raise InputFileError(f"{path}: empty CSV file (expected a header row)")
+        if unknown:
+            raise InputFileError(
+                f"{path}:1: unknown CSV column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_COLUMNS)}"
+            )
+        for row in reader:
+            if None in row:
+                yield reader.line_num, "", _Unparsable("more cells than header columns")
+                continue
+            raw = ",".join(row[c] or "" for c in reader.fieldnames)
+            yield reader.line_num, raw, _unflatten(row)
+
+
+def read_events_file(path: Path | str) -> ParsedFile:
+    """Validate every line; never stops at the first problem, so one run lists them all."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        records = _records_jsonl(path)
+    elif suffix == ".csv":
+        records = _records_csv(path)
+    else:
+        raise InputFileError(f"{path}: unknown input format {suffix!r}; use .jsonl or .csv")
+    parsed = ParsedFile(str(path))
+    seen: dict[str, int] = {}
+    for number, raw, record in records:
+        if isinstance(record, _Unparsable):
+            parsed.rejected.append(Rejected(number, raw, [Problem(str(path), number, "(line)", record.reason)]))
+            continue
+        try:
+            event = parse_event(record, family="court")
+        except EventValidationError as exc:
+            problems = [Problem(str(path), number, f, r) for f, r in exc.problems]
+            parsed.rejected.append(Rejected(number, raw, problems))
+            continue
+        first = seen.setdefault(event.event_id, number)
+        if first != number:
+            problem = Problem(str(path), number, "event_id", f"duplicate of line {first}")
+            parsed.rejected.append(Rejected(number, raw, [problem]))
+            continue
+        parsed.events.append(event)
+        parsed.lines.append(number)
+    return parsed

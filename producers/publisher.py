@@ -1,0 +1,79 @@
+"""The court publisher: every event on `court.list-events`, keyed by debtor, or a clear account of why not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from hub.clients import idempotent_producer
+from hub.codec import Codec, default_codec, event_headers
+from hub.config import Settings
+from hub.domain.events import CourtEvent
+from hub.topics import COURT_EVENTS
+
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def rate(self) -> float:
+        return self.published / self.seconds if self.seconds > 0 else 0.0
+
+
+class CourtPublisher:
+    """Idempotent, acks=all, keyed by the debtor's ID number so one debtor's events stay in order."""
+
+    def __init__(self, settings: Settings, codec: Codec | None = None, producer: Producer | None = None):
+        self.settings = settings
+        self.codec = codec or default_codec()
+        self.topic = settings.topic(COURT_EVENTS)
+        self.producer = producer or idempotent_producer(settings)
+
+    def publish(
+        self,
+        events: Iterable[CourtEvent],
+        progress: Callable[[int], None] | None = None,
+        timeout: float = 120.0,
+    ) -> PublishReport:
+        """Send every event and wait for every delivery report; failures are returned, not swallowed."""
+        report = PublishReport()
+        started = time.perf_counter()
+
+        def delivered(err: KafkaError | None, msg: Message, event_id: str) -> None:
+            if err is None:
+                report.published += 1
+                if progress:
+                    progress(1)
+            else:
+                report.failures.append((event_id, err.str()))
+
+        for event in events:
+            value = self.codec.encode_event(event)
+            while True:
+                try:
+                    self.producer.produce(
+                        self.topic,
+                        key=event.debtor.id_number.encode(),
+                        value=value,
+                        headers=event_headers(event),
+                        on_delivery=lambda err, msg, eid=event.event_id: delivered(err, msg, eid),
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)
+            self.producer.poll(0)
+        remaining = self.producer.flush(timeout)
+        if remaining:
+            report.failures.append(("-", f"{remaining} deliveries unconfirmed after {timeout:.0f}s"))
+        report.seconds = time.perf_counter() - started
+        return report

@@ -1,0 +1,65 @@
+"""The schema catalogue: complete, matching the models, and backward compatible version to version."""
+
+import itertools
+import json
+import shutil
+
+import avro.schema
+import pytest
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+
+from hub.codec import Catalogue, Codec
+from hub.config import PROJECT_ROOT
+from hub.domain.events import EVENT_TYPES, parse_event
+from tests.support import court_sample
+
+SCHEMAS = PROJECT_ROOT / "schemas"
+CATALOGUE = Catalogue(SCHEMAS)
+
+
+def backward_compatible(reader: dict, writer: dict) -> bool:
+    """Can a reader on `reader` read what was written with `writer`?"""
+    result = ReaderWriterCompatibilityChecker().get_compatibility(
+        avro.schema.parse(json.dumps(reader)), avro.schema.parse(json.dumps(writer))
+    )
+    return result.compatibility is SchemaCompatibilityType.compatible
+
+
+def test_every_event_type_has_a_schema_and_the_fields_agree_with_the_model():
+    for name, model in EVENT_TYPES.items():
+        schema = CATALOGUE.current(name).schema
+        assert {f["name"] for f in schema["fields"]} == set(model.model_fields), name
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE.names()))
+def test_each_version_reads_records_of_the_one_before(name):
+    versions = CATALOGUE.versions[name]
+    assert [v.version for v in versions] == list(range(1, len(versions) + 1)), "versions are numbered 1..n"
+    for older, newer in itertools.pairwise(versions):
+        assert backward_compatible(newer.schema, older.schema), f"{newer.path.name} cannot read {older.path.name}"
+    for older in versions:
+        assert backward_compatible(versions[-1].schema, older.schema)
+
+
+def test_an_old_record_reads_under_a_new_version_and_a_breaking_change_is_caught(tmp_path):
+    """Exercise the mechanism on an evolved copy of the catalogue: the real one may have one version."""
+    shutil.copytree(SCHEMAS, tmp_path / "schemas")
+    old_codec = Codec(Catalogue(tmp_path / "schemas"))
+    old_bytes = old_codec.encode_event(parse_event(court_sample("Included")))
+
+    v1 = json.loads((SCHEMAS / "court" / "Included.v1.avsc").read_text())
+    v2 = json.loads(json.dumps(v1))
+    v2["fields"].append({"name": "creditor_count", "type": ["null", "int"], "default": None})
+    (tmp_path / "schemas" / "court" / "Included.v2.avsc").write_text(json.dumps(v2))
+    assert backward_compatible(v2, v1)
+
+    new_catalogue = Catalogue(tmp_path / "schemas")
+    assert new_catalogue.current("Included").version == 2
+    name, record = Codec(new_catalogue).decode(old_bytes)
+    assert name == "Included"
+    assert record["creditor_count"] is None
+    assert record["entry_id"] == court_sample("Included")["entry_id"]
+
+    breaking = json.loads(json.dumps(v1))
+    breaking["fields"].append({"name": "creditor_count", "type": "int"})
+    assert not backward_compatible(breaking, v1)
