@@ -7,7 +7,7 @@ HUB    := $(VENV)/bin/hub
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit lint up down status clean
+.PHONY: install demo test test-unit lint compose-check up down status clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ test-unit: install
 
 lint: install
 	@$(VENV)/bin/ruff check .
+
+# `docker compose config -q`, building the compose plugin from the Go module proxy if the client lacks it.
+compose-check:
+	@infra/docker/compose-check.sh
 
 up: install
 	@$(HUB) dev up

@@ -25,6 +25,10 @@ def idempotent_producer(settings: Settings, **overrides: Any) -> Producer:
         "acks": "all",
         "compression.type": "lz4",
         "linger.ms": 5,
+        # Java clients' default partitioner: a debtor's key lands on the same partition whichever
+        # language the producer is written in, so court and feedback topics stay co-partitioned.
+        "partitioner": "murmur2_random",
+        "message.timeout.ms": settings.delivery_timeout_ms,
         "logger": _librdkafka_log,
     }
     config.update(overrides)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(default=12, ge=1, le=1000, description="Partitions of every keyed topic.")
     replication_factor: int = Field(default=1, ge=1, description="Replicas of every topic.")
+    delivery_timeout_ms: int = Field(
+        default=120_000, ge=1000, description="How long a producer keeps retrying a record before reporting failure."
+    )
     kafka_heap: str = Field(default="768m", description="Heap of the local Kafka broker (-Xmx).")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

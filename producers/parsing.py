@@ -41,26 +41,24 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class Rejected:
+class ParsedLine:
+    """One input line: either a valid event or the problems that keep it out."""
+
     line: int
     raw: str
-    problems: list[Problem]
+    event: CourtEvent | None
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclass
 class ParsedFile:
     path: str
     events: list[CourtEvent] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[ParsedLine] = field(default_factory=list)
 
     @property
     def problems(self) -> list[Problem]:
         return [p for r in self.rejected for p in r.problems]
-
-    @property
-    def total(self) -> int:
-        return len(self.events) + len(self.rejected)
 
 
 class InputFileError(RuntimeError):
@@ -122,8 +120,8 @@ def _records_csv(path: Path) -> Iterator[tuple[int, str, Any]]:
             yield reader.line_num, raw, _unflatten(row)
 
 
-def read_events_file(path: Path | str) -> ParsedFile:
-    """Validate every line; never stops at the first problem, so one run lists them all."""
+def iter_events_file(path: Path | str) -> Iterator[ParsedLine]:
+    """Validate line by line, streaming, and never stop at the first problem: one run lists them all."""
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
@@ -134,23 +132,29 @@ def read_events_file(path: Path | str) -> ParsedFile:
         records = _records_csv(path)
     else:
         raise InputFileError(f"{path}: unknown input format {suffix!r}; use .jsonl or .csv")
-    parsed = ParsedFile(str(path))
     seen: dict[str, int] = {}
     for number, raw, record in records:
         if isinstance(record, _Unparsable):
-            parsed.rejected.append(Rejected(number, raw, [Problem(str(path), number, "(line)", record.reason)]))
+            yield ParsedLine(number, raw, None, (Problem(str(path), number, "(line)", record.reason),))
             continue
         try:
             event = parse_event(record, family="court")
         except EventValidationError as exc:
-            problems = [Problem(str(path), number, f, r) for f, r in exc.problems]
-            parsed.rejected.append(Rejected(number, raw, problems))
+            yield ParsedLine(number, raw, None, tuple(Problem(str(path), number, f, r) for f, r in exc.problems))
             continue
         first = seen.setdefault(event.event_id, number)
         if first != number:
-            problem = Problem(str(path), number, "event_id", f"duplicate of line {first}")
-            parsed.rejected.append(Rejected(number, raw, [problem]))
+            yield ParsedLine(number, raw, None, (Problem(str(path), number, "event_id", f"duplicate of line {first}"),))
             continue
-        parsed.events.append(event)
-        parsed.lines.append(number)
+        yield ParsedLine(number, raw, event)
+
+
+def read_events_file(path: Path | str) -> ParsedFile:
+    """The whole file in memory: for small files (examples, tests)."""
+    parsed = ParsedFile(str(path))
+    for item in iter_events_file(path):
+        if item.event is not None:
+            parsed.events.append(item.event)
+        else:
+            parsed.rejected.append(item)
     return parsed

@@ -15,6 +15,16 @@ from hub.domain.events import CourtEvent
 from hub.topics import COURT_EVENTS
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """An event encoded and ready to send: validation and encoding are done before anything is sent."""
+
+    event_id: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
 @dataclass
 class PublishReport:
     published: int = 0
@@ -31,7 +41,10 @@ class PublishReport:
 
 
 class CourtPublisher:
-    """Idempotent, acks=all, keyed by the debtor's ID number so one debtor's events stay in order."""
+    """Idempotent, acks=all, keyed by the debtor's ID number so that one debtor's events stay in order.
+
+    Embed it in a court case system: `CourtPublisher(get_settings()).publish(events)`.
+    """
 
     def __init__(self, settings: Settings, codec: Codec | None = None, producer: Producer | None = None):
         self.settings = settings
@@ -39,17 +52,24 @@ class CourtPublisher:
         self.topic = settings.topic(COURT_EVENTS)
         self.producer = producer or idempotent_producer(settings)
 
+    def prepare(self, event: CourtEvent) -> Outgoing:
+        return Outgoing(
+            event.event_id, event.debtor.id_number.encode(), self.codec.encode_event(event), event_headers(event)
+        )
+
     def publish(
-        self,
-        events: Iterable[CourtEvent],
-        progress: Callable[[int], None] | None = None,
-        timeout: float = 120.0,
+        self, events: Iterable[CourtEvent], progress: Callable[[int], None] | None = None, timeout: float = 120.0
     ) -> PublishReport:
-        """Send every event and wait for every delivery report; failures are returned, not swallowed."""
+        return self.send((self.prepare(e) for e in events), progress, timeout)
+
+    def send(
+        self, records: Iterable[Outgoing], progress: Callable[[int], None] | None = None, timeout: float = 120.0
+    ) -> PublishReport:
+        """Send every record and wait for every delivery report; failures are returned, never swallowed."""
         report = PublishReport()
         started = time.perf_counter()
 
-        def delivered(err: KafkaError | None, msg: Message, event_id: str) -> None:
+        def delivered(err: KafkaError | None, _msg: Message, event_id: str) -> None:
             if err is None:
                 report.published += 1
                 if progress:
@@ -57,16 +77,15 @@ class CourtPublisher:
             else:
                 report.failures.append((event_id, err.str()))
 
-        for event in events:
-            value = self.codec.encode_event(event)
+        for record in records:
             while True:
                 try:
                     self.producer.produce(
                         self.topic,
-                        key=event.debtor.id_number.encode(),
-                        value=value,
-                        headers=event_headers(event),
-                        on_delivery=lambda err, msg, eid=event.event_id: delivered(err, msg, eid),
+                        key=record.key,
+                        value=record.value,
+                        headers=record.headers,
+                        on_delivery=lambda err, msg, eid=record.event_id: delivered(err, msg, eid),
                     )
                     break
                 except BufferError:

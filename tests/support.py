@@ -56,3 +56,35 @@ FEEDBACK_TYPES = ["SanctionApplied", "SanctionLifted", "SanctionRetained", "Sanc
 
 def every_sample() -> list[dict[str, Any]]:
     return [court_sample(t) for t in COURT_TYPES] + [feedback_sample(t) for t in FEEDBACK_TYPES]
+
+
+def hub_env(settings: Any, **extra: str) -> dict[str, str]:
+    """The environment for a `hub` subprocess that works in the test's namespace."""
+    import os
+
+    env = dict(os.environ)
+    env.update(
+        {
+            "HUB_NAMESPACE": settings.namespace,
+            "HUB_STATE_DIR": str(settings.state_dir),
+            "HUB_PARTITIONS": str(settings.partitions),
+            "HUB_LOG_FORMAT": "json",
+            **extra,
+        }
+    )
+    for name in ("kafka_bootstrap", "database_url"):
+        value = getattr(settings, name)
+        if value:
+            env[f"HUB_{name.upper()}"] = value
+    return env
+
+
+def run_hub(settings: Any, *args: str, timeout: float = 300, **extra_env: str):
+    """Run the installed `hub` command as a user would, in the test's namespace."""
+    import subprocess
+    import sys
+
+    hub = Path(sys.executable).parent / "hub"
+    return subprocess.run(
+        [str(hub), *args], env=hub_env(settings, **extra_env), capture_output=True, text=True, timeout=timeout
+    )

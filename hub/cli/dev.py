@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from hub import devstack
@@ -28,7 +30,7 @@ def down() -> None:
 
 @app.command()
 def status(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; exit 0 only if all answer."),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; exit 0 only if all answer.")] = False,
 ) -> None:
     """Print the bootstrap address, the database URLs and whether each answers; exit 1 if any does not."""
     components = devstack.status(settings())

@@ -1,0 +1,404 @@
+"""A deterministic synthetic court history for demos, tests and benchmarks.
+
+Lifecycles follow DESIGN §1: risk warning, inclusion, corrections upheld or rejected, shielding after
+performance, revocations, listing periods that expire. Every court act meets its deadline unless a
+breach was asked for, and each injected breach is recorded, so the ledger's report can be checked
+against the list. The same seed always gives the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.domain.calendar import add_months
+from hub.domain.ids import resident_id_check_char, uscc_check_char
+
+CHINA = dt.timezone(dt.timedelta(hours=8))
+DEADLINE = dt.timedelta(days=3)
+
+COURTS = [
+    ("J0105", "北京市朝阳区人民法院", "京0105"),
+    ("J0108", "北京市海淀区人民法院", "京0108"),
+    ("J3101", "上海市第一中级人民法院", "沪01"),
+    ("J3115", "上海市浦东新区人民法院", "沪0115"),
+    ("J4403", "广东省深圳市中级人民法院", "粤03"),
+    ("J4401", "广东省广州市中级人民法院", "粤01"),
+    ("J3301", "浙江省杭州市中级人民法院", "浙01"),
+    ("J5101", "四川省成都市中级人民法院", "川01"),
+    ("J4201", "湖北省武汉市中级人民法院", "鄂01"),
+    ("J3201", "江苏省南京市中级人民法院", "苏01"),
+    ("J3702", "山东省青岛市中级人民法院", "鲁02"),
+    ("J6101", "陕西省西安市中级人民法院", "陕01"),
+]
+REGIONS = ["110105", "110108", "310101", "310115", "440305", "440106", "330106", "510107", "420102", "320102",
+           "370202", "610113", "120101", "500103", "430102", "350203"]  # fmt: skip
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜"
+    "叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴孔汤"
+)
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国志红玉文斌宇浩凯鹏飞晨欣怡涵轩佳琪嘉俊慧婷鑫博睿"
+CITIES = [
+    "北京",
+    "上海",
+    "深圳",
+    "广州",
+    "杭州",
+    "成都",
+    "武汉",
+    "南京",
+    "青岛",
+    "西安",
+    "天津",
+    "重庆",
+    "长沙",
+    "厦门",
+]
+BRANDS = [
+    "宏达",
+    "恒信",
+    "华泰",
+    "鑫源",
+    "永盛",
+    "金桥",
+    "汇通",
+    "瑞丰",
+    "嘉禾",
+    "中联",
+    "新锐",
+    "天成",
+    "利民",
+    "盛世",
+]
+TRADES = ["贸易", "建筑工程", "科技", "房地产开发", "物流", "餐饮管理", "投资管理", "电子", "纺织", "文化传媒"]
+OBLIGATIONS = ["支付货款", "支付工程款", "偿还借款", "支付租金", "支付劳动报酬", "支付赔偿金", "返还购房款"]
+EMPLOYERS = ["市第一人民医院", "区教育局", "某某集团有限公司", "市交通运输局", "某某大学", "某某银行支行"]
+GROUNDS = ["CAPABLE_BUT_REFUSES", "OBSTRUCTS_EXECUTION", "EVADES_EXECUTION", "VIOLATES_ASSET_REPORTING",
+           "VIOLATES_CONSUMPTION_RESTRICTION", "BREACHES_SETTLEMENT"]  # fmt: skip
+
+INJECTABLE = (
+    "INCLUDED_WITHOUT_RISK_WARNING",
+    "CORRECTION_REVIEW_OVERDUE",
+    "CORRECTION_UPHELD_NOT_REVOKED",
+    "SHIELD_OVERDUE",
+    "PERIOD_EXPIRED_NOT_SHIELDED",
+    "RESTRICTED_WITHOUT_EMPLOYER_NOTICE",
+    "ORPHAN_EVENT",
+)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    debtors: int
+    seed: int
+    start: dt.date = dt.date(2023, 1, 2)
+    span_days: int = 3 * 365
+    breach_rate: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.debtors < 1:
+            raise ValueError("debtors must be at least 1")
+        if not 0.0 <= self.breach_rate <= 1.0:
+            raise ValueError("breach rate must be between 0 and 1")
+
+
+@dataclass
+class Simulation:
+    """The generated history: events in publication order, and the breaches put into them."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    breaches: list[dict[str, str]] = field(default_factory=list)
+
+    def write(self, path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as out:
+            for event in self.events:
+                out.write(json.dumps(event, ensure_ascii=False) + "\n")
+
+    def write_breaches(self, path: Path) -> None:
+        path.write_text(json.dumps(self.breaches, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+@dataclass
+class _Debtor:
+    record: dict[str, Any]
+
+
+@dataclass
+class _Entry:
+    entry_id: str
+    court: tuple[str, str, str]
+    case_number: str
+    debtor: dict[str, Any]
+    events: list[tuple[dt.datetime, int, dict[str, Any]]] = field(default_factory=list)
+
+
+class _Generator:
+    def __init__(self, config: SimulationConfig):
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.window_start = dt.datetime.combine(config.start, dt.time(9), CHINA)
+        self.window_end = self.window_start + dt.timedelta(days=config.span_days)
+        self.ids: set[str] = set()
+        self.order = 0
+        self.entry_seq = 0
+        self.case_seq: dict[str, int] = {}
+        self.result = Simulation()
+
+    # -- identities -------------------------------------------------------------------------------
+
+    def _unique(self, make) -> str:
+        while True:
+            value = make()
+            if value not in self.ids:
+                self.ids.add(value)
+                return value
+
+    def resident_id(self) -> str:
+        def make() -> str:
+            birth = dt.date(1950, 1, 1) + dt.timedelta(days=self.rng.randrange(0, 50 * 365))
+            body = f"{self.rng.choice(REGIONS)}{birth:%Y%m%d}{self.rng.randrange(1000):03d}"
+            return body + resident_id_check_char(body)
+
+        return self._unique(make)
+
+    def credit_code(self) -> str:
+        def make() -> str:
+            digits = [self.rng.randrange(10) for _ in range(8)]
+            check = 11 - sum(d * w for d, w in zip(digits, (3, 7, 9, 10, 5, 8, 4, 2), strict=True)) % 11
+            org_code = "".join(map(str, digits)) + {10: "X", 11: "0"}.get(check, str(check))
+            body = f"91{self.rng.choice(REGIONS)}{org_code}"
+            return body + uscc_check_char(body)
+
+        return self._unique(make)
+
+    def person_name(self) -> str:
+        given = "".join(self.rng.choice(GIVEN) for _ in range(self.rng.choice((1, 2, 2))))
+        return self.rng.choice(SURNAMES) + given
+
+    def org_name(self) -> str:
+        suffix = self.rng.choice(("有限公司", "有限公司", "股份有限公司"))
+        return f"{self.rng.choice(CITIES)}{self.rng.choice(BRANDS)}{self.rng.choice(TRADES)}{suffix}"
+
+    def person(self) -> dict[str, Any]:
+        return {"kind": "PERSON", "id_number": self.resident_id(), "name": self.person_name()}
+
+    def org(self, representative: dict[str, Any] | None) -> dict[str, Any]:
+        rep = representative or {"id_number": self.resident_id(), "name": self.person_name()}
+        return {
+            "kind": "ORG",
+            "id_number": self.credit_code(),
+            "name": self.org_name(),
+            "legal_representative": {"id_number": rep["id_number"], "name": rep["name"]},
+        }
+
+    # -- time -------------------------------------------------------------------------------------
+
+    def within(self, low: dt.timedelta, high: dt.timedelta) -> dt.timedelta:
+        """A random whole-minute delay in [low, high], both ends possible."""
+        minutes = self.rng.randint(int(low.total_seconds() // 60), int(high.total_seconds() // 60))
+        return dt.timedelta(minutes=minutes)
+
+    def days(self, low: float, high: float) -> dt.timedelta:
+        return self.within(dt.timedelta(days=low), dt.timedelta(days=high))
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def event_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def emit(self, entry: _Entry, event_type: str, at: dt.datetime, **fields: Any) -> None:
+        record = {
+            "event_id": self.event_id(),
+            "type": event_type,
+            "occurred_at": at.isoformat(),
+            "court_code": entry.court[0],
+            "court_name": entry.court[1],
+            "entry_id": entry.entry_id,
+            "case_number": entry.case_number,
+            "debtor": copy.deepcopy(entry.debtor),
+            **fields,
+        }
+        self.order += 1
+        entry.events.append((at, self.order, record))
+
+    def breach(self, rule: str, entry: _Entry, detail: str) -> None:
+        self.result.breaches.append(
+            {"rule": rule, "party": f"court:{entry.court[0]}", "entry_id": entry.entry_id, "detail": detail}
+        )
+
+    def new_entry(self, debtor: dict[str, Any], start: dt.datetime) -> _Entry:
+        court = self.rng.choice(COURTS)
+        self.entry_seq += 1
+        self.case_seq[court[0]] = self.case_seq.get(court[0], 0) + 1
+        case_number = f"({start.year}){court[2]}执{self.case_seq[court[0]]}号"
+        return _Entry(f"E{start.year}-{court[0]}-{self.entry_seq:07d}", court, case_number, debtor)
+
+    def pick_breach(self) -> str | None:
+        if self.rng.random() >= self.config.breach_rate:
+            return None
+        rule = self.rng.choice(INJECTABLE)
+        if rule == "PERIOD_EXPIRED_NOT_SHIELDED" and self.config.span_days < 26 * 31:
+            rule = "SHIELD_OVERDUE"  # a 24-month period cannot run out inside a shorter window
+        return rule
+
+    def lifecycle(self, debtor: dict[str, Any]) -> _Entry:
+        rng = self.rng
+        injected = self.pick_breach()
+        if injected == "PERIOD_EXPIRED_NOT_SHIELDED":
+            warned = self.window_start + self.days(0, 30)
+        else:
+            warned = self.window_start + self.days(0, max(self.config.span_days - 60, 1))
+        entry = self.new_entry(debtor, warned)
+
+        if injected == "INCLUDED_WITHOUT_RISK_WARNING":
+            self.breach(injected, entry, "Included with no risk warning served")
+        else:
+            self.emit(entry, "RiskWarningIssued", warned, served_at=warned.isoformat())
+        included = warned + self.days(7, 30)
+        restricted = injected == "RESTRICTED_WITHOUT_EMPLOYER_NOTICE" or rng.random() < 0.05
+        notice = None
+        if injected == "RESTRICTED_WITHOUT_EMPLOYER_NOTICE":
+            self.breach(injected, entry, "RESTRICTED disclosure with no employer notified")
+        elif restricted:
+            notice = {"unit": rng.choice(EMPLOYERS), "notified_at": (included + self.days(0, 2)).isoformat()}
+        # Injected entries carry no period unless the period is the breach, so nothing cuts the breach short.
+        if injected == "PERIOD_EXPIRED_NOT_SHIELDED":
+            period: int | None = 24
+        elif injected is None and rng.random() < 0.3:
+            period = rng.choice(range(24, 61, 6))
+        else:
+            period = None
+        self.emit(
+            entry,
+            "Included",
+            included,
+            grounds=rng.sample(GROUNDS, rng.choice((1, 1, 1, 2))),
+            obligation=f"{rng.choice(OBLIGATIONS)}{rng.randrange(1, 500)}万元",
+            period_months=period,
+            disclosure="RESTRICTED" if restricted else "PUBLIC",
+            employer_notified=notice,
+        )
+        included_record = entry.events[-1][2]
+        if injected == "PERIOD_EXPIRED_NOT_SHIELDED":
+            self.expire(entry, included, period, injected)
+            return self.with_orphan(entry, injected, debtor, included)
+
+        now = included
+        ended: dt.datetime | None = None
+        path = rng.random()
+        if injected in ("CORRECTION_REVIEW_OVERDUE", "CORRECTION_UPHELD_NOT_REVOKED") or path < 0.10:
+            requested = now + self.days(1, 10)
+            self.emit(entry, "CorrectionRequested", requested, received_at=requested.isoformat())
+            if injected == "CORRECTION_REVIEW_OVERDUE":
+                decided = requested + self.days(4, 12)
+                self.breach(injected, entry, "correction decided more than 3 days after it was received")
+            else:
+                decided = requested + self.within(dt.timedelta(0), DEADLINE)
+            upheld = injected == "CORRECTION_UPHELD_NOT_REVOKED" or (
+                injected != "CORRECTION_REVIEW_OVERDUE" and rng.random() < 0.3
+            )
+            self.emit(entry, "CorrectionDecided", decided, outcome="UPHELD" if upheld else "REJECTED")
+            if upheld:
+                if injected == "CORRECTION_UPHELD_NOT_REVOKED":
+                    revoked = decided + self.days(4, 12)
+                    self.breach(injected, entry, "correction upheld but not revoked within 3 days")
+                else:
+                    revoked = decided + self.within(dt.timedelta(0), DEADLINE)
+                self.emit(entry, "Revoked", revoked, reason="CORRECTION_UPHELD")
+                ended = revoked
+            else:
+                now = decided
+                if rng.random() < 0.2:
+                    revoked = decided + self.days(20, 60)
+                    self.emit(entry, "Revoked", revoked, reason="RECONSIDERATION_UPHELD")
+                    ended = revoked
+
+        if ended is None:
+            path = rng.random()
+            if injected == "SHIELD_OVERDUE" or path < 0.45:
+                performed = now + self.days(10, 500)
+                if injected == "SHIELD_OVERDUE":
+                    performed = min(performed, self.window_end - dt.timedelta(days=30))
+                    performed = max(performed, now + dt.timedelta(days=1))
+                if performed <= self.window_end:
+                    if injected == "SHIELD_OVERDUE":
+                        shielded = performed + self.days(4, 20)
+                        self.breach(injected, entry, "shielded more than 3 days after performance")
+                    else:
+                        shielded = performed + self.within(dt.timedelta(0), DEADLINE)
+                    reason = rng.choice(("FULL_PERFORMANCE", "FULL_PERFORMANCE", "SETTLEMENT_PERFORMED"))
+                    self.emit(entry, "Shielded", shielded, reason=reason, performed_at=performed.isoformat())
+                    ended = shielded
+            elif path < 0.52:
+                shielded = now + self.days(30, 400)
+                if shielded <= self.window_end:
+                    reason = rng.choice(("CREDITOR_REQUEST", "EXECUTION_TERMINATED"))
+                    self.emit(entry, "Shielded", shielded, reason=reason, performed_at=None)
+                    ended = shielded
+            elif path < 0.55:
+                revoked = now + self.days(30, 300)
+                if revoked <= self.window_end:
+                    self.emit(entry, "Revoked", revoked, reason="WRONGFUL_INCLUSION")
+                    ended = revoked
+
+        if period is not None:
+            expiry = add_months(included, period)
+            if ended is None or ended > expiry + DEADLINE:
+                if expiry <= self.window_end:
+                    # The period runs out first: whatever was planned after it is dropped.
+                    entry.events[:] = [e for e in entry.events if e[0] <= expiry]
+                    self.expire(entry, included, period, None)
+                else:
+                    # Still active when the simulated window closes: no expiry may fall due later.
+                    included_record["period_months"] = None
+        return self.with_orphan(entry, injected, debtor, included)
+
+    def expire(self, entry: _Entry, included: dt.datetime, period: int, injected: str | None) -> None:
+        expiry = add_months(included, period)
+        if injected == "PERIOD_EXPIRED_NOT_SHIELDED":
+            shielded = expiry + self.days(4, 30)
+            self.breach(injected, entry, "listing period expired, entry shielded more than 3 days later")
+        else:
+            shielded = expiry + self.within(dt.timedelta(0), DEADLINE)
+        self.emit(entry, "Shielded", shielded, reason="PERIOD_EXPIRED", performed_at=None)
+
+    def with_orphan(self, entry: _Entry, injected: str | None, debtor: dict[str, Any], included: dt.datetime) -> _Entry:
+        if injected == "ORPHAN_EVENT":
+            orphan = _Entry(f"{entry.entry_id}-X", entry.court, entry.case_number, debtor)
+            self.emit(orphan, "Shielded", included + self.days(5, 40), reason="CREDITOR_REQUEST", performed_at=None)
+            entry.events.extend(orphan.events)
+            self.breach(injected, orphan, "Shielded for an entry that was never included")
+        return entry
+
+    def run(self) -> Simulation:
+        rng = self.rng
+        persons: list[dict[str, Any]] = []
+        entries: list[_Entry] = []
+        for _ in range(self.config.debtors):
+            if rng.random() < 0.7:
+                debtor = self.person()
+                persons.append(debtor)
+            else:
+                representative = rng.choice(persons) if persons and rng.random() < 0.2 else None
+                debtor = self.org(representative)
+            count = 1 + (rng.random() < 0.15) + (rng.random() < 0.05)
+            entries.extend(self.lifecycle(debtor) for _ in range(count))
+        timeline = sorted((e for entry in entries for e in entry.events), key=lambda e: (e[0], e[1]))
+        self.result.events = [e[2] for e in timeline]
+        self.result.breaches.sort(key=lambda b: (b["entry_id"], b["rule"]))
+        return self.result
+
+
+def simulate(config: SimulationConfig) -> Simulation:
+    return _Generator(config).run()
+
+
+def iter_simulated(config: SimulationConfig) -> Iterator[dict[str, Any]]:
+    yield from simulate(config).events
