@@ -37,6 +37,7 @@ test-unit: install
 
 lint: install
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 
 # `docker compose config -q`, building the compose plugin from the Go module proxy if the client lacks it.
 compose-check:

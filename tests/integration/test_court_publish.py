@@ -104,4 +104,3 @@ def test_simulate_publish_equals_publishing_the_file(hub_settings, tmp_path):
         for r in read_range(hub_settings, hub_settings.topic(COURT_EVENTS))
     ]
     assert sorted(got) == sorted(expected)
-
