@@ -1,0 +1,35 @@
+"""The partner agencies: one module each, declaring its sanction policy (DESIGN §6).
+
+Storage, consumption and feedback are generic (hub/agency, hub/engine); an agency is its policy plus
+any retention rules configured for it (HUB_RETENTION_RULES).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from hub.config import Settings
+from hub.domain.sanctions import AgencyPolicy, RetentionRule
+
+
+class UnknownAgencyError(ValueError):
+    pass
+
+
+def load_policy(name: str, settings: Settings) -> AgencyPolicy:
+    if name not in settings.agencies:
+        raise UnknownAgencyError(f"unknown agency {name!r}; agencies: {', '.join(settings.agencies)}")
+    try:
+        module = import_module(f"consumers.{name}")
+    except ModuleNotFoundError:
+        raise UnknownAgencyError(f"agency {name!r} has no module consumers/{name}.py") from None
+    policy: AgencyPolicy = module.POLICY
+    rules = [
+        RetentionRule(r.measure, r.legal_basis, r.days, frozenset(r.on))
+        for r in settings.retention_rules
+        if r.agency == name
+    ]
+    unknown = [r.measure for r in rules if r.measure not in policy.measures]
+    if unknown:
+        raise UnknownAgencyError(f"retention rule for {name}: {', '.join(unknown)} is not a measure of {name}")
+    return policy.with_retention(rules)

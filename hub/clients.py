@@ -44,7 +44,10 @@ def consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        "session.timeout.ms": settings.session_timeout_ms,
         "logger": _librdkafka_log,
     }
+    if settings.instance_id:
+        config["group.instance.id"] = settings.instance_id
     config.update(overrides)
     return Consumer(config)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -22,6 +22,16 @@ SERVICES = (*AGENCIES, "ledger")
 
 class ConfigError(RuntimeError):
     """A setting is missing or inconsistent; the message says which and how to fix it."""
+
+
+class RetentionRuleSetting(BaseModel):
+    """One agency's obligation to keep a measure after shielding or revocation (DESIGN §1, §6)."""
+
+    agency: str
+    measure: str
+    legal_basis: str = Field(min_length=1)
+    days: int = Field(ge=1)
+    on: list[Literal["Shielded", "Revoked"]] = ["Shielded"]
 
 
 class Settings(BaseSettings):
@@ -45,10 +55,24 @@ class Settings(BaseSettings):
     agencies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=AGENCIES, description="Comma-separated agencies; each gets agency.<name>.feedback."
     )
+    retention_rules: list[RetentionRuleSetting] = Field(
+        default_factory=list,
+        description='JSON list, e.g. [{"agency": "bank", "measure": "LOAN_RESTRICTED", "legal_basis": "...", '
+        '"days": 365}]; none by default.',
+    )
+    batch_size: int = Field(default=500, ge=1, le=100_000, description="Records per consumer batch/transaction.")
     partitions: int = Field(default=12, ge=1, le=1000, description="Partitions of every keyed topic.")
     replication_factor: int = Field(default=1, ge=1, description="Replicas of every topic.")
     delivery_timeout_ms: int = Field(
         default=120_000, ge=1000, description="How long a producer keeps retrying a record before reporting failure."
+    )
+    session_timeout_ms: int = Field(
+        default=10_000, ge=1000, description="How soon the group hands a silent instance's partitions to others."
+    )
+    instance_id: str | None = Field(
+        default=None,
+        description="Static group membership (Kafka group.instance.id): a restarted instance with the same id "
+        "gets its partitions back at once, without waiting for the session to time out.",
     )
     kafka_heap: str = Field(default="768m", description="Heap of the local Kafka broker (-Xmx).")
     log_format: Literal["auto", "json", "console"] = "auto"

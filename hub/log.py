@@ -14,6 +14,7 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
     # librdkafka retries transient broker states itself; only what it gives up on is worth a line.
     logging.getLogger("hub.librdkafka").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

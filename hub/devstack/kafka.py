@@ -97,6 +97,7 @@ class LocalKafka:
                     "share.coordinator.state.topic.replication.factor=1",
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    "group.min.session.timeout.ms=1000",
                     "",
                 ]
             )

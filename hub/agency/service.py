@@ -1,0 +1,162 @@
+"""An agency service: the engine's handler for one agency, and the interception check (自动拦截)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, Engine
+
+from consumers import load_policy
+from hub.agency import store
+from hub.codec import Codec, default_codec, event_headers
+from hub.config import Settings
+from hub.db import engine_for
+from hub.domain.events import FeedbackEvent, InterceptionRecorded
+from hub.domain.ids import IdNumberError, validate_resident_id, validate_uscc
+from hub.domain.sanctions import AgencyPolicy, decide, expire
+from hub.engine import Delivered, OutboxMessage
+from hub.engine import outbox as outbox_table
+from hub.log import get_logger
+from hub.migrations import upgrade
+from hub.topics import COURT_EVENTS, feedback_topic
+
+
+def open_database(settings: Settings, agency: str) -> Engine:
+    """The agency's own database, created and migrated if need be."""
+    db = engine_for(settings, agency)
+    upgrade(db.url.render_as_string(hide_password=False), "engine", "agency")
+    return db
+
+
+class AgencyHandler:
+    """Applies court events to the agency's records and answers each with feedback, through the outbox."""
+
+    def __init__(self, settings: Settings, policy: AgencyPolicy, codec: Codec | None = None):
+        self.policy = policy
+        self.service = policy.name
+        self.codec = codec or default_codec()
+        self.source = settings.topic(COURT_EVENTS)
+        self.target = settings.topic(feedback_topic(policy.name))
+        self.log = get_logger("hub.agency").bind(service=self.service)
+
+    def subscription(self) -> list[str]:
+        return [self.source]
+
+    def family(self, topic: str) -> str:
+        return "court"
+
+    def message(self, event: FeedbackEvent) -> OutboxMessage:
+        headers = [(k, v.decode()) for k, v in event_headers(event)]
+        return OutboxMessage(
+            self.target, event.debtor_id.encode(), self.codec.encode_event(event), headers, event.event_id
+        )
+
+    def apply(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]:
+        records = store.load(conn, (d.event.entry_id for d in batch))  # type: ignore[attr-defined]
+        changed = {}
+        out = []
+        for d in batch:
+            event = d.event
+            outcome = decide(self.policy, records.get(event.entry_id), event, now)  # type: ignore[arg-type]
+            if outcome.ignored:
+                self.log.info(
+                    "event changes no sanction",
+                    reason=outcome.ignored,
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    entry_id=event.entry_id,  # type: ignore[attr-defined]
+                    topic=d.topic,
+                    partition=d.partition,
+                    offset=d.offset,
+                )
+            if outcome.entry is not None:
+                records[outcome.entry.entry_id] = changed[outcome.entry.entry_id] = outcome.entry
+            out.extend(self.message(f) for f in outcome.feedback)
+        store.save(conn, changed.values())
+        return out
+
+    def tick(self, conn: Connection, now: dt.datetime) -> list[OutboxMessage]:
+        """Retentions end by themselves at `retain_until`."""
+        ended = []
+        out = []
+        for entry in store.due_retentions(conn, now):
+            outcome = expire(self.policy, entry, now)
+            if outcome is not None and outcome.entry is not None:
+                ended.append(outcome.entry)
+                out.extend(self.message(f) for f in outcome.feedback)
+                self.log.info("retention ended", entry_id=entry.entry_id, subject_id=entry.subject_id)
+        store.save(conn, ended)
+        return out
+
+
+class CheckError(ValueError):
+    """The question itself is wrong (an invalid ID number, a measure this agency does not have)."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    decision: Literal["ALLOWED", "BLOCKED"]
+    subject: str
+    measure: str
+    entries: list[str]
+    interception_id: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"decision": self.decision, "subject": self.subject, "measure": self.measure, "entries": self.entries}
+
+
+def normalise_subject(subject: str) -> str:
+    try:
+        return validate_resident_id(subject)
+    except IdNumberError as person_error:
+        try:
+            return validate_uscc(subject)
+        except IdNumberError as org_error:
+            raise CheckError(
+                f"subject {subject!r} is neither a valid resident ID number ({person_error}) "
+                f"nor a valid unified social credit code ({org_error})"
+            ) from None
+
+
+class InterceptionChecker:
+    """Automatic interception for systems that embed the list: a loan desk, a ticket office.
+
+    `check()` answers from the agency's own database; when it blocks, an InterceptionRecorded feedback is
+    written to the outbox in the same transaction, and the agency's relay publishes it.
+    """
+
+    def __init__(self, settings: Settings, agency: str, db: Engine | None = None, codec: Codec | None = None):
+        self.policy = load_policy(agency, settings)
+        self.db = db or open_database(settings, agency)
+        self.handler = AgencyHandler(settings, self.policy, codec)
+
+    def check(self, subject: str, measure: str, channel: str = "api") -> CheckResult:
+        subject = normalise_subject(subject)
+        if measure not in self.policy.measures:
+            raise CheckError(
+                f"{measure!r} is not a measure of {self.policy.name}; measures: {', '.join(self.policy.measures)}"
+            )
+        now = dt.datetime.now(dt.UTC)
+        with self.db.begin() as conn:
+            entries = store.blocking_entries(conn, subject, measure, now)
+            if not entries:
+                return CheckResult("ALLOWED", subject, measure, [])
+            first = store.load(conn, entries[:1])[entries[0]]
+            event = InterceptionRecorded(
+                event_id=str(uuid.uuid4()),
+                occurred_at=now,
+                agency=self.policy.name,
+                entry_id=entries[0],
+                court_event_id=None,
+                debtor_id=first.debtor_id,
+                subject_id=subject,
+                measures=[measure],
+                measure=measure,
+                channel=channel,
+                entry_ids=entries,
+            )
+            outbox_table.add(conn, [self.handler.message(event)])
+        return CheckResult("BLOCKED", subject, measure, entries, event.event_id)

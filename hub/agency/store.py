@@ -1,0 +1,119 @@
+"""An agency's records in its own database: one row per entry, and the restrictions they support.
+
+The restrictions table is derived from the entries (rewritten with each changed entry), so that an
+interception check is one indexed lookup by (subject, measure).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, text
+
+from hub.domain.sanctions import EntrySanction, Status
+
+_COLUMNS = (
+    "entry_id, debtor_id, subject_id, measures, status, included_event_id, closing_event_id, retained, retain_until"
+)
+
+
+def _from_row(row) -> EntrySanction:
+    return EntrySanction(
+        entry_id=row.entry_id,
+        debtor_id=row.debtor_id,
+        subject_id=row.subject_id,
+        measures=tuple(row.measures),
+        status=Status(row.status),
+        included_event_id=row.included_event_id,
+        closing_event_id=row.closing_event_id,
+        retained=tuple(row.retained),
+        retain_until=row.retain_until,
+    )
+
+
+def load(conn: Connection, entry_ids: Iterable[str]) -> dict[str, EntrySanction]:
+    ids = list(set(entry_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(text(f"select {_COLUMNS} from entries where entry_id = any(:ids)"), {"ids": ids})
+    return {row.entry_id: _from_row(row) for row in rows}
+
+
+def load_all(conn: Connection) -> dict[str, EntrySanction]:
+    return {row.entry_id: _from_row(row) for row in conn.execute(text(f"select {_COLUMNS} from entries"))}
+
+
+def due_retentions(conn: Connection, now: dt.datetime) -> list[EntrySanction]:
+    rows = conn.execute(
+        text(f"select {_COLUMNS} from entries where status = 'RETAINED' and retain_until <= :now"), {"now": now}
+    )
+    return [_from_row(row) for row in rows]
+
+
+def save(conn: Connection, entries: Iterable[EntrySanction]) -> None:
+    changed = list(entries)
+    if not changed:
+        return
+    conn.execute(
+        text(
+            f"insert into entries ({_COLUMNS}) values (:entry_id, :debtor_id, :subject_id, :measures, :status, "
+            ":included_event_id, :closing_event_id, :retained, :retain_until) "
+            "on conflict (entry_id) do update set debtor_id = excluded.debtor_id, subject_id = excluded.subject_id, "
+            "measures = excluded.measures, status = excluded.status, included_event_id = excluded.included_event_id, "
+            "closing_event_id = excluded.closing_event_id, retained = excluded.retained, "
+            "retain_until = excluded.retain_until, updated_at = now()"
+        ),
+        [
+            {
+                "entry_id": e.entry_id,
+                "debtor_id": e.debtor_id,
+                "subject_id": e.subject_id,
+                "measures": list(e.measures),
+                "status": e.status.value,
+                "included_event_id": e.included_event_id,
+                "closing_event_id": e.closing_event_id,
+                "retained": list(e.retained),
+                "retain_until": e.retain_until,
+            }
+            for e in changed
+        ],
+    )
+    conn.execute(text("delete from restrictions where entry_id = any(:ids)"), {"ids": [e.entry_id for e in changed]})
+    rows = [(s, m, e.entry_id, until) for e in changed for s, m, until in e.restrictions()]
+    if rows:
+        conn.execute(
+            text(
+                "insert into restrictions (subject_id, measure, entry_id, until) "
+                "select * from unnest(cast(:subjects as text[]), cast(:measures as text[]), "
+                "cast(:entries as text[]), cast(:untils as timestamptz[]))"
+            ),
+            {
+                "subjects": [r[0] for r in rows],
+                "measures": [r[1] for r in rows],
+                "entries": [r[2] for r in rows],
+                "untils": [r[3] for r in rows],
+            },
+        )
+
+
+def blocking_entries(conn: Connection, subject: str, measure: str, now: dt.datetime) -> list[str]:
+    rows = conn.execute(
+        text(
+            "select entry_id from restrictions where subject_id = :subject and measure = :measure "
+            "and (until is null or until > :now) order by entry_id"
+        ),
+        {"subject": subject, "measure": measure, "now": now},
+    )
+    return [r.entry_id for r in rows]
+
+
+def restrictions(conn: Connection, now: dt.datetime) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    rows = conn.execute(
+        text("select subject_id, measure, entry_id from restrictions where until is null or until > :now"),
+        {"now": now},
+    )
+    for r in rows:
+        out.setdefault((r.subject_id, r.measure), set()).add(r.entry_id)
+    return out

@@ -1,0 +1,76 @@
+"""`hub agency run|check`: an agency's service, and its interception check."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import typer
+
+from consumers import UnknownAgencyError, load_policy
+from hub.agency.service import AgencyHandler, CheckError, InterceptionChecker, open_database
+from hub.cli.common import console, err_console, settings
+from hub.codec import default_codec
+from hub.engine import ConsumerEngine, OutboxRelay
+
+app = typer.Typer(help="Run an agency's service, or check a subject against its sanctions.", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="The agency: bank, tax, land or transport.")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")
+    ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+    ] = None,
+) -> None:
+    """Apply and lift sanctions from court.list-events and publish feedback; runs until SIGTERM/SIGINT."""
+    cfg = settings()
+    try:
+        policy = load_policy(name, cfg)
+    except UnknownAgencyError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    db = open_database(cfg, name)
+    codec = default_codec()
+    engine = ConsumerEngine(cfg, AgencyHandler(cfg, policy, codec), db, codec, once=once, metrics_port=metrics_port)
+    raise typer.Exit(engine.run())
+
+
+@app.command()
+def check(
+    name: Annotated[str, typer.Argument(help="The agency whose sanctions to check.")],
+    subject: Annotated[str, typer.Option("--subject", help="Resident ID number or unified social credit code.")],
+    measure: Annotated[str, typer.Option("--measure", help="e.g. AIR_TRAVEL_RESTRICTED.")],
+    channel: Annotated[
+        str, typer.Option("--channel", help="Where the check happens (recorded when it blocks).")
+    ] = "cli",
+    output: Annotated[Literal["text", "json"], typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """ALLOWED or BLOCKED (with the blocking entries), from the agency's own records; a block is recorded."""
+    cfg = settings()
+    try:
+        checker = InterceptionChecker(cfg, name)
+        result = checker.check(subject, measure, channel)
+    except (CheckError, UnknownAgencyError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if result.decision == "BLOCKED":
+        _deliver_interception(cfg, checker)
+    if output == "json":
+        console.print(json.dumps(result.as_dict(), ensure_ascii=False))
+    elif result.decision == "BLOCKED":
+        console.print(f"BLOCKED {result.measure} for {result.subject}: entries {', '.join(result.entries)}")
+    else:
+        console.print(f"ALLOWED {result.measure} for {result.subject}: no active entry")
+
+
+def _deliver_interception(cfg, checker: InterceptionChecker) -> None:
+    """Publish the recorded interception now; if the broker is away, the service's relay will later."""
+    from hub.clients import idempotent_producer
+
+    relay = OutboxRelay(checker.db, idempotent_producer(cfg, **{"message.timeout.ms": 10_000}), checker.policy.name)
+    if not relay.drain(timeout=15.0):
+        err_console.print("note: interception recorded; its feedback stays in the outbox until the service relays it")

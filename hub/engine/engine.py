@@ -1,0 +1,394 @@
+"""The one consumer engine shared by every agency and by the ledger (DESIGN §7).
+
+Per batch, one database transaction applies the handler's effects, records each processed event id
+(a replayed or republished event changes nothing), writes the resulting messages to the outbox, and
+stores the next offset of every partition. On assignment the engine seeks to the offsets stored in the
+service's own database; Kafka's committed offsets are written too, for monitoring only. The stored
+offsets are locked and compared inside the transaction, so two instances that briefly share a
+partition during a rebalance never apply the same record twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from hub.clients import consumer as make_consumer
+from hub.clients import idempotent_producer
+from hub.codec import Codec, CodecError
+from hub.config import Settings
+from hub.domain.events import Event, EventValidationError
+from hub.engine import metrics, outbox
+from hub.engine.outbox import OutboxMessage, OutboxRelay
+from hub.log import get_logger
+from hub.topics import DEAD_LETTER
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A decoded, valid event with where and when the broker stored it."""
+
+    event: Event
+    topic: str
+    partition: int
+    offset: int
+    timestamp: dt.datetime
+    key: bytes | None
+
+
+class Handler(Protocol):
+    """What a service plugs into the engine: its subscription, its effects, its periodic work."""
+
+    service: str
+
+    def subscription(self) -> list[str]:
+        """Topic names, or one `^regex` (new matching topics are picked up by themselves)."""
+        ...
+
+    def family(self, topic: str) -> str:
+        """ "court" or "feedback": which event types are valid on `topic`."""
+        ...
+
+    def apply(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]: ...
+
+    def tick(self, conn: Connection, now: dt.datetime) -> list[OutboxMessage]: ...
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+class ConsumerEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        handler: Handler,
+        db: Engine,
+        codec: Codec,
+        *,
+        once: bool = False,
+        metrics_port: int | None = None,
+        tick_interval: float = 5.0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ):
+        self.settings = settings
+        self.handler = handler
+        self.db = db
+        self.codec = codec
+        self.once = once
+        self.metrics_port = metrics_port
+        self.tick_interval = tick_interval
+        self.clock = clock
+        self.service = handler.service
+        self.dead_letter_topic = settings.topic(DEAD_LETTER)
+        self.log = get_logger("hub.engine").bind(service=self.service)
+        self.stopping = False
+        self.consumer: Consumer | None = None
+        self.relay = OutboxRelay(db, idempotent_producer(settings), self.service)
+        self._last_tick = 0.0
+        self._last_lag = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def stop(self, *_args) -> None:
+        if not self.stopping:
+            self.log.info("stop requested; finishing the current batch")
+        self.stopping = True
+
+    def run(self) -> int:
+        """Consume until stopped (or, with `once`, up to the end offsets present at start); exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.stop)
+        if self.metrics_port:
+            metrics.serve(self.metrics_port)
+        consumer = make_consumer(self.settings, f"{self.settings.namespace}hub-{self.service}")
+        self.consumer = consumer
+        subscription = self.handler.subscription()
+        targets = self._end_offsets(consumer, subscription) if self.once else None
+        consumer.subscribe(subscription, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.relay.start()
+        self.log.info("consuming", topics=subscription, once=self.once, batch_size=self.settings.batch_size)
+        try:
+            while not self.stopping:
+                messages = consumer.consume(num_messages=self.settings.batch_size, timeout=0.5)
+                if messages:
+                    self._with_db_retry(lambda msgs=messages: self._process(msgs))
+                self._periodic()
+                if targets is not None and not messages and self._reached(targets):
+                    break
+            self._with_db_retry(self._tick)
+        finally:
+            self.relay.stop()
+            consumer.close()
+        if not self.relay.drain(timeout=150.0):
+            self.log.error("outbox not fully delivered; the rows stay pending for the next run")
+            return 1
+        self.log.info("stopped cleanly")
+        return 0
+
+    # -- assignment: our database, not Kafka, knows where we are -------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        stored = self._with_db_retry(lambda: self._stored_offsets({(p.topic, p.partition) for p in partitions}))
+        for p in partitions:
+            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+        consumer.assign(partitions)
+        self.log.info("partitions assigned", partitions=[f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions])
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumer.unassign()
+        self.log.info("partitions revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+
+    def _stored_offsets(self, keys: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+        with self.db.connect() as conn:
+            rows = conn.execute(text("select topic, partition, next_offset from consumer_offsets")).all()
+        stored = {(r.topic, r.partition): r.next_offset for r in rows}
+        return stored if keys is None else {k: v for k, v in stored.items() if k in keys}
+
+    # -- one batch, one transaction ----------------------------------------------------------------
+
+    def _process(self, messages: list[Message]) -> None:
+        records = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self.log.warning("consumer error", error=error.str())
+                continue
+            records.append(message)
+        if not records:
+            return
+        now = self.clock()
+        with self.db.begin() as conn:
+            fresh = self._claim(conn, records)
+            delivered, dead = self._decode(fresh)
+            new = self._first_time(conn, delivered)
+            out = self.handler.apply(conn, new, now) if new else []
+            out.extend(dead)
+            outbox.add(conn, out)
+            self._advance(conn, records)
+        for topic in {m.topic() for m in records}:
+            metrics.RECORDS_CONSUMED.labels(self.service, topic).inc(sum(1 for m in records if m.topic() == topic))
+        metrics.EFFECTS_APPLIED.labels(self.service).inc(len(new))
+        metrics.DUPLICATES_SKIPPED.labels(self.service).inc(len(delivered) - len(new))
+        if out:
+            self.relay.wake()
+        first, last = records[0], records[-1]
+        self.log.debug(
+            "batch committed",
+            records=len(records),
+            applied=len(new),
+            dead_lettered=len(dead),
+            first=f"{first.topic()}[{first.partition()}]@{first.offset()}",
+            last=f"{last.topic()}[{last.partition()}]@{last.offset()}",
+        )
+        self._commit_to_kafka(records)
+
+    def _claim(self, conn: Connection, records: list[Message]) -> list[Message]:
+        """Lock this batch's partitions' stored offsets and drop what was already applied."""
+        first: dict[tuple[str, int], int] = {}
+        for m in records:
+            first.setdefault((m.topic(), m.partition()), m.offset())
+        conn.execute(
+            text(
+                "insert into consumer_offsets (topic, partition, next_offset) "
+                "select * from unnest(cast(:topics as text[]), cast(:parts as int[]), cast(:offs as bigint[])) "
+                "on conflict do nothing"
+            ),
+            {"topics": [k[0] for k in first], "parts": [k[1] for k in first], "offs": list(first.values())},
+        )
+        rows = conn.execute(
+            text(
+                "select topic, partition, next_offset from consumer_offsets "
+                "where (topic, partition) in (select * from unnest(cast(:topics as text[]), cast(:parts as int[]))) "
+                "order by topic, partition for update"
+            ),
+            {"topics": [k[0] for k in first], "parts": [k[1] for k in first]},
+        ).all()
+        stored = {(r.topic, r.partition): r.next_offset for r in rows}
+        fresh = [m for m in records if m.offset() >= stored[(m.topic(), m.partition())]]
+        if len(fresh) < len(records):
+            self.log.info("records already applied by this service skipped", skipped=len(records) - len(fresh))
+        return fresh
+
+    def _decode(self, records: list[Message]) -> tuple[list[Delivered], list[OutboxMessage]]:
+        delivered: list[Delivered] = []
+        dead: list[OutboxMessage] = []
+        for m in records:
+            try:
+                event = self.codec.decode_event(m.value(), family=self.handler.family(m.topic()))
+            except (CodecError, EventValidationError) as exc:
+                kind = "decode" if isinstance(exc, CodecError) else "validation"
+                dead.append(self._dead_letter(m, kind, str(exc)))
+                continue
+            delivered.append(Delivered(event, m.topic(), m.partition(), m.offset(), _utc(m.timestamp()[1]), m.key()))
+        return delivered, dead
+
+    def _dead_letter(self, m: Message, kind: str, reason: str) -> OutboxMessage:
+        self.log.warning(
+            "record sent to the dead-letter topic",
+            topic=m.topic(),
+            partition=m.partition(),
+            offset=m.offset(),
+            error_kind=kind,
+            reason=reason,
+        )
+        metrics.DEAD_LETTERED.labels(self.service, m.topic()).inc()
+        original = [(k, (v or b"").decode("utf-8", errors="replace")) for k, v in (m.headers() or [])]
+        headers = [
+            *original,
+            ("dlq-reason", reason[:2000]),
+            ("dlq-error-kind", kind),
+            ("dlq-source-topic", m.topic()),
+            ("dlq-source-partition", str(m.partition())),
+            ("dlq-source-offset", str(m.offset())),
+            ("dlq-service", self.service),
+        ]
+        return OutboxMessage(self.dead_letter_topic, m.key(), m.value() or b"", headers, None)
+
+    def _first_time(self, conn: Connection, delivered: list[Delivered]) -> list[Delivered]:
+        """Record the event ids; only those never processed before (and once per batch) go on."""
+        if not delivered:
+            return []
+        inserted = conn.execute(
+            text(
+                'insert into processed_events (event_id, topic, partition, "offset") '
+                "select * from unnest(cast(:ids as uuid[]), cast(:topics as text[]), cast(:parts as int[]), "
+                "cast(:offs as bigint[])) on conflict do nothing returning event_id"
+            ),
+            {
+                "ids": [d.event.event_id for d in delivered],
+                "topics": [d.topic for d in delivered],
+                "parts": [d.partition for d in delivered],
+                "offs": [d.offset for d in delivered],
+            },
+        ).scalars()
+        new_ids = {str(i) for i in inserted}
+        fresh = []
+        for d in delivered:
+            if d.event.event_id in new_ids:
+                new_ids.discard(d.event.event_id)
+                fresh.append(d)
+            else:
+                self.log.info(
+                    "event already processed; skipped",
+                    event_id=d.event.event_id,
+                    topic=d.topic,
+                    partition=d.partition,
+                    offset=d.offset,
+                )
+        return fresh
+
+    def _advance(self, conn: Connection, records: list[Message]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for m in records:
+            key = (m.topic(), m.partition())
+            last[key] = max(last.get(key, -1), m.offset())
+        conn.execute(
+            text(
+                "update consumer_offsets o set next_offset = v.next, updated_at = now() "
+                "from unnest(cast(:topics as text[]), cast(:parts as int[]), cast(:nexts as bigint[])) "
+                "as v(topic, partition, next) "
+                "where o.topic = v.topic and o.partition = v.partition and o.next_offset < v.next"
+            ),
+            {"topics": [k[0] for k in last], "parts": [k[1] for k in last], "nexts": [o + 1 for o in last.values()]},
+        )
+
+    def _commit_to_kafka(self, records: list[Message]) -> None:
+        """Informational only (lag tools read it); the database holds the offsets that count."""
+        last: dict[tuple[str, int], int] = {}
+        for m in records:
+            last[(m.topic(), m.partition())] = m.offset() + 1
+        assert self.consumer is not None
+        try:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in last.items()], asynchronous=True)
+        except Exception as exc:  # a revoked partition, a coordinator moving: never fatal here
+            self.log.debug("informational offset commit skipped", error=str(exc))
+
+    # -- periodic work -------------------------------------------------------------------------------
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        if now - self._last_tick >= self.tick_interval:
+            self._last_tick = now
+            self._with_db_retry(self._tick)
+        if self.metrics_port and now - self._last_lag >= 5.0:
+            self._last_lag = now
+            self._report_lag()
+
+    def _tick(self) -> None:
+        with self.db.begin() as conn:
+            out = self.handler.tick(conn, self.clock())
+            outbox.add(conn, out)
+        if out:
+            self.relay.wake()
+
+    def _report_lag(self) -> None:
+        """From the high watermarks the fetches already brought back: no extra broker round trips."""
+        assert self.consumer is not None
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0 or tp.offset < 0:
+                    continue
+                metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - tp.offset, 0))
+        except Exception as exc:
+            self.log.debug("lag not measured", error=str(exc))
+
+    # -- --once: where the end is ------------------------------------------------------------------
+
+    def _end_offsets(self, consumer: Consumer, subscription: list[str]) -> dict[tuple[str, int], int]:
+        topics = consumer.list_topics(timeout=15).topics
+        patterns = [re.compile(s) for s in subscription if s.startswith("^")]
+        names = [s for s in subscription if not s.startswith("^")]
+        names += [t for t in topics if any(p.match(t) for p in patterns)]
+        targets = {}
+        for name in names:
+            if name not in topics:
+                raise EngineError(f"topic {name} does not exist; run `hub topics create`")
+            for partition in topics[name].partitions:
+                targets[(name, partition)] = consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=15
+                )[1]
+        return targets
+
+    def _reached(self, targets: dict[tuple[str, int], int]) -> bool:
+        stored = self._with_db_retry(self._stored_offsets)
+        return all(high == 0 or stored.get(key, 0) >= high for key, high in targets.items())
+
+    # -- the database may restart under us ---------------------------------------------------------
+
+    def _with_db_retry(self, action):
+        backoff = 0.5
+        while True:
+            try:
+                return action()
+            except DBAPIError as exc:
+                if not (exc.connection_invalidated or isinstance(exc.orig, OSError) or _is_connection_error(exc)):
+                    raise
+                if self.stopping and backoff > 8:
+                    raise EngineError(
+                        "database unavailable while stopping; uncommitted records will be redone"
+                    ) from exc
+                self.log.warning("database unavailable; retrying", error=str(exc.orig).strip(), retry_in=backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    import psycopg
+
+    return isinstance(exc.orig, psycopg.OperationalError)

@@ -1,0 +1,160 @@
+"""The transactional outbox: effects and the messages they cause are committed together, and a relay
+delivers the messages afterwards with the idempotent producer.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED and marked sent only after their delivery report, so two
+relays (a service and a one-off `hub agency check`) never send the same row, and a crash between
+delivery and marking re-sends a row with the same event id, which readers deduplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, Producer
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from hub.engine import metrics
+from hub.log import get_logger
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, str]]
+    event_id: str | None
+
+
+_INSERT = text(
+    "insert into outbox (topic, key, value, headers, event_id) "
+    "values (:topic, :key, :value, cast(:headers as jsonb), :event_id)"
+)
+
+
+def add(conn: Connection, messages: Iterable[OutboxMessage]) -> int:
+    rows = [
+        {"topic": m.topic, "key": m.key, "value": m.value, "headers": json.dumps(m.headers), "event_id": m.event_id}
+        for m in messages
+    ]
+    if rows:
+        conn.execute(_INSERT, rows)
+    return len(rows)
+
+
+class OutboxRelay:
+    def __init__(
+        self, db: Engine, producer: Producer, service: str, batch: int = 5000, delivery_timeout: float = 130.0
+    ):
+        self.db = db
+        self.producer = producer
+        self.service = service
+        self.batch = batch
+        self.delivery_timeout = delivery_timeout
+        self.log = get_logger("hub.outbox").bind(service=service)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failures = 0
+
+    def publish_pending(self) -> int:
+        """Deliver one batch of unsent rows, oldest first; returns how many were delivered."""
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                text(
+                    "select id, topic, key, value, headers from outbox where sent_at is null "
+                    "order by id limit :limit for update skip locked"
+                ),
+                {"limit": self.batch},
+            ).all()
+            if not rows:
+                return 0
+            delivered: list[int] = []
+            errors: list[tuple[int, KafkaError]] = []
+
+            def report(err: KafkaError | None, _msg, row_id: int) -> None:
+                (errors.append((row_id, err)) if err else delivered.append(row_id))
+
+            for row in rows:
+                while True:
+                    try:
+                        self.producer.produce(
+                            row.topic,
+                            key=row.key,
+                            value=row.value,
+                            headers=[(k, v.encode()) for k, v in row.headers],
+                            on_delivery=lambda err, msg, rid=row.id: report(err, msg, rid),
+                        )
+                        break
+                    except BufferError:
+                        self.producer.poll(0.05)
+            self.producer.flush(self.delivery_timeout)
+            if delivered:
+                conn.execute(text("update outbox set sent_at = now() where id = any(:ids)"), {"ids": delivered})
+                for topic in {r.topic for r in rows}:
+                    count = sum(1 for r in rows if r.topic == topic and r.id in set(delivered))
+                    metrics.FEEDBACK_PUBLISHED.labels(self.service, topic).inc(count)
+            if errors:
+                self.failures += 1
+                self.log.error(
+                    "outbox delivery failed; rows stay pending and are retried",
+                    failed=len(errors),
+                    first_error=errors[0][1].str(),
+                    first_row=errors[0][0],
+                )
+        return len(delivered)
+
+    def pending(self) -> int:
+        with self.db.connect() as conn:
+            count = conn.execute(text("select count(*) from outbox where sent_at is null")).scalar_one()
+        metrics.OUTBOX_PENDING.labels(self.service).set(count)
+        return count
+
+    def drain(self, timeout: float) -> bool:
+        """Deliver until nothing is pending; False if rows are still pending after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.publish_pending() == 0 and self.pending() == 0:
+                    return True
+            except DBAPIError as exc:
+                self.log.warning("outbox drain waiting for the database", error=str(exc.orig))
+                time.sleep(1.0)
+            if self.failures:
+                time.sleep(1.0)
+        return self.pending() == 0
+
+    # -- background delivery while a service runs ------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"outbox-relay-{self.service}", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                sent = self.publish_pending()
+                backoff = 0.5
+            except DBAPIError as exc:
+                self.log.warning("outbox relay waiting for the database", error=str(exc.orig), retry_in=backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if sent == 0:
+                self._wake.wait(1.0)
+                self._wake.clear()

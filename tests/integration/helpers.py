@@ -1,0 +1,79 @@
+"""Helpers for integration tests: publish, run services to the end, read what they wrote."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import text
+
+from consumers import load_policy
+from hub.agency import store
+from hub.agency.service import AgencyHandler, open_database
+from hub.codec import default_codec
+from hub.config import Settings
+from hub.domain.events import CourtEvent, FeedbackEvent, parse_event
+from hub.domain.sanctions import EntrySanction
+from hub.engine import ConsumerEngine
+from hub.readback import read_range
+from hub.topics import feedback_topic
+from producers.publisher import CourtPublisher
+from producers.simulator import SimulationConfig, simulate
+
+
+def simulated(debtors: int, seed: int, breach_rate: float = 0.02) -> list[CourtEvent]:
+    return [
+        parse_event(r) for r in simulate(SimulationConfig(debtors=debtors, seed=seed, breach_rate=breach_rate)).events
+    ]  # type: ignore[misc]
+
+
+def publish(settings: Settings, events: Iterable[CourtEvent]) -> int:
+    report = CourtPublisher(settings).publish(events)
+    assert report.ok, report.failures
+    return report.published
+
+
+def run_agency_once(settings: Settings, agency: str) -> int:
+    codec = default_codec()
+    handler = AgencyHandler(settings, load_policy(agency, settings), codec)
+    return ConsumerEngine(settings, handler, open_database(settings, agency), codec, once=True).run()
+
+
+def agency_records(settings: Settings, agency: str) -> dict[str, EntrySanction]:
+    db = open_database(settings, agency)
+    with db.connect() as conn:
+        records = store.load_all(conn)
+    db.dispose()
+    return records
+
+
+def agency_restrictions(settings: Settings, agency: str) -> dict[tuple[str, str], set[str]]:
+    db = open_database(settings, agency)
+    with db.connect() as conn:
+        found = store.restrictions(conn, dt.datetime.now(dt.UTC))
+    db.dispose()
+    return found
+
+
+def feedback_records(settings: Settings, agency: str) -> list[FeedbackEvent]:
+    codec = default_codec()
+    return [
+        codec.decode_event(r.value, family="feedback")  # type: ignore[misc]
+        for r in read_range(settings, settings.topic(feedback_topic(agency)))
+    ]
+
+
+def pending_outbox(settings: Settings, agency: str) -> int:
+    db = open_database(settings, agency)
+    with db.connect() as conn:
+        count = conn.execute(text("select count(*) from outbox where sent_at is null")).scalar_one()
+    db.dispose()
+    return count
+
+
+def comparable(records: dict[str, EntrySanction]) -> dict[str, tuple]:
+    """Entry records without the timestamps the database rounds differently."""
+    return {
+        k: (v.debtor_id, v.subject_id, v.measures, v.status, v.included_event_id, v.closing_event_id, v.retained)
+        for k, v in records.items()
+    }

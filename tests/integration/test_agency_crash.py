@@ -1,0 +1,115 @@
+"""An agency killed with SIGKILL at random moments ends exactly where the pure function says."""
+
+import datetime as dt
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from consumers import load_policy
+from hub.agency.service import open_database
+from hub.domain.sanctions import replay
+from hub.readback import end_offsets
+from hub.topics import COURT_EVENTS
+from tests.integration.helpers import agency_records, comparable, feedback_records, publish, simulated
+from tests.support import hub_env
+
+KILLS = 6
+
+
+def applied_records(settings, agency) -> int:
+    db = open_database(settings, agency)
+    with db.connect() as conn:
+        total = conn.execute(text("select coalesce(sum(next_offset), 0) from consumer_offsets")).scalar_one()
+    db.dispose()
+    return total
+
+
+def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(hub_settings):
+    agency = "transport"
+    events = simulated(5000, seed=77)
+    publish(hub_settings, events)
+    total = sum(end_offsets(hub_settings, hub_settings.topic(COURT_EVENTS)).values())
+    hub = str(Path(sys.executable).parent / "hub")
+    env = hub_env(hub_settings, HUB_BATCH_SIZE="25", HUB_INSTANCE_ID=f"{agency}-1")
+    rng = random.Random(1)
+    progress = []
+    for _ in range(KILLS):
+        proc = subprocess.Popen(
+            [hub, "agency", "run", agency], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        before = applied_records(hub_settings, agency) if progress else 0
+        while applied_records(hub_settings, agency) == before and time.monotonic() < deadline:
+            time.sleep(0.05)  # killed once it is working, not while it starts
+        time.sleep(rng.uniform(0.0, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        progress.append(applied_records(hub_settings, agency))
+    assert progress[-1] < total, f"the stream ended before the last kill: {progress} of {total}"
+    assert progress == sorted(progress)
+
+    final = subprocess.run(
+        [hub, "agency", "run", agency, "--once"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert final.returncode == 0, final.stderr[-3000:]
+
+    expected = replay(load_policy(agency, hub_settings), events, dt.datetime.now(dt.UTC))
+    assert comparable(agency_records(hub_settings, agency)) == comparable(expected.entries)
+    published = feedback_records(hub_settings, agency)
+    assert {f.event_id for f in published} == {f.event_id for f in expected.feedback}
+    effects = {}
+    for f in published:
+        effects.setdefault((f.type, f.court_event_id, tuple(f.measures)), set()).add(f.event_id)
+    assert all(len(ids) == 1 for ids in effects.values()), "one event id per effect, however often re-sent"
+
+
+def test_sigterm_finishes_cleanly_and_metrics_are_served(hub_settings):
+    import socket
+    import urllib.request
+
+    agency = "bank"
+    events = simulated(400, seed=8)
+    publish(hub_settings, events)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    hub = str(Path(sys.executable).parent / "hub")
+    proc = subprocess.Popen(
+        [hub, "agency", "run", agency, "--metrics-port", str(port)],
+        env=hub_env(hub_settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    total = sum(end_offsets(hub_settings, hub_settings.topic(COURT_EVENTS)).values())
+    deadline = time.monotonic() + 60
+    while applied_records(hub_settings, agency) < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    body = ""
+    while time.monotonic() < deadline:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        published = f'hub_outbox_published_total{{service="bank",topic="{hub_settings.topic("agency.bank.feedback")}"}}'
+        lags = [float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith("hub_consumer_lag{")]
+        if published in body and len(lags) == hub_settings.partitions and sum(lags) == 0:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopped cleanly" in err
+    for name in (
+        "hub_records_consumed_total",
+        "hub_effects_applied_total",
+        "hub_dead_lettered_total",
+        "hub_consumer_lag",
+    ):
+        assert name in body
+    consumed = [line for line in body.splitlines() if line.startswith("hub_records_consumed_total{")]
+    assert float(consumed[0].rsplit(" ", 1)[1]) == total
+    expected = replay(load_policy(agency, hub_settings), events, dt.datetime.now(dt.UTC))
+    assert {f.event_id for f in feedback_records(hub_settings, agency)} == {f.event_id for f in expected.feedback}
