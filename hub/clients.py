@@ -45,6 +45,8 @@ def consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "session.timeout.ms": settings.session_timeout_ms,
+        # A regex subscription (the ledger's agency.*.feedback) notices a new agency's topic this soon.
+        "topic.metadata.refresh.interval.ms": 10_000,
         "logger": _librdkafka_log,
     }
     if settings.instance_id:

@@ -6,6 +6,7 @@ When HUB_KAFKA_BOOTSTRAP / HUB_DATABASE_URL are unset, the addresses of the chec
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from hub.domain.calendar import DayCounter
+from hub.domain.rules import Deadlines
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AGENCIES = ("bank", "tax", "land", "transport")
@@ -61,6 +65,19 @@ class Settings(BaseSettings):
         '"days": 365}]; none by default.',
     )
     batch_size: int = Field(default=500, ge=1, le=100_000, description="Records per consumer batch/transaction.")
+    correction_request_days: int = Field(default=10, ge=0, description="Days a debtor has to apply for correction.")
+    review_days: int = Field(default=3, ge=0, description="Days a court has to decide a correction application.")
+    revoke_days: int = Field(default=3, ge=0, description="Days to revoke after a correction is upheld.")
+    shield_days: int = Field(default=3, ge=0, description="Days to shield after performance.")
+    period_grace_days: int = Field(default=3, ge=0, description="Days to shield after the listing period ends.")
+    agency_deadline_hours: int = Field(default=24, ge=0, description="Hours an agency has to apply or lift.")
+    working_days: bool = Field(default=False, description="Count court deadlines in working days, not calendar days.")
+    holidays: Annotated[tuple[dt.date, ...], NoDecode] = Field(
+        default=(), description="Comma-separated dates (YYYY-MM-DD) that are not working days."
+    )
+    ledger_name: str = Field(default="ledger", description="Key of this ledger's checkpoints.")
+    checkpoint_rows: int = Field(default=1000, ge=1, description="Publish a checkpoint at least every N rows.")
+    checkpoint_seconds: float = Field(default=60.0, gt=0, description="...or every T seconds when rows arrived.")
     partitions: int = Field(default=12, ge=1, le=1000, description="Partitions of every keyed topic.")
     replication_factor: int = Field(default=1, ge=1, description="Replicas of every topic.")
     delivery_timeout_ms: int = Field(
@@ -78,12 +95,24 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
-    @field_validator("agencies", mode="before")
+    @field_validator("agencies", "holidays", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def deadlines(self) -> Deadlines:
+        days = DayCounter.working(self.holidays) if self.working_days else DayCounter.calendar_days()
+        return Deadlines(
+            correction_request_days=self.correction_request_days,
+            review_days=self.review_days,
+            revoke_days=self.revoke_days,
+            shield_days=self.shield_days,
+            period_grace_days=self.period_grace_days,
+            agency_hours=self.agency_deadline_hours,
+            days=days,
+        )
 
     def bootstrap(self) -> str:
         if self.kafka_bootstrap:

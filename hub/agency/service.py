@@ -48,6 +48,9 @@ class AgencyHandler:
     def family(self, topic: str) -> str:
         return "court"
 
+    def check(self, delivered: Delivered) -> str | None:
+        return None
+
     def message(self, event: FeedbackEvent) -> OutboxMessage:
         headers = [(k, v.decode()) for k, v in event_headers(event)]
         return OutboxMessage(
@@ -78,7 +81,7 @@ class AgencyHandler:
         store.save(conn, changed.values())
         return out
 
-    def tick(self, conn: Connection, now: dt.datetime) -> list[OutboxMessage]:
+    def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
         """Retentions end by themselves at `retain_until`."""
         ended = []
         out = []

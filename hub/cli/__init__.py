@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from hub.cli import agency, court, demo, dev, topics
+from hub.cli import agency, audit, court, demo, dev, ledger, topics
 from hub.cli.common import err_console
 from hub.codec import CodecError, SchemaCatalogueError
 from hub.config import ConfigError
@@ -24,6 +24,8 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
 app.add_typer(court.app, name="court")
 app.add_typer(agency.app, name="agency")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 
 _CLEAR_ERRORS = (ConfigError, StackError, TopicError, CodecError, SchemaCatalogueError)

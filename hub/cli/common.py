@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Callable, Iterator
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -13,6 +15,15 @@ from hub.log import configure
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def parse_instant(value: str, option: str) -> dt.datetime:
+    """An instant on the command line: ISO-8601; a bare date means its start, UTC if no offset is given."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO-8601 date or time", param_hint=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def settings() -> Settings:
@@ -31,3 +42,15 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+@contextlib.contextmanager
+def progress_counter(label: str) -> Iterator[Callable[[int | None, int], None]]:
+    """Like progress_bar, for work that learns its total as it goes: call with (total, done)."""
+    if not err_console.is_terminal:
+        yield lambda _total, _done: None
+        return
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda total, done: progress.update(task, total=total, completed=done)

@@ -1,12 +1,14 @@
 """Check-digit rules for the two national identifiers a debtor can carry.
 
 A mistyped ID number would sanction the wrong citizen, so both are verified before anything is
-published, and every rejection says which check failed.
+published, and every rejection says which check failed. Valid numbers are remembered: the same debtor
+recurs in every event and every agency's feedback about it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_ID_CHECK = "10X98765432"
@@ -25,6 +27,7 @@ def resident_id_check_char(first17: str) -> str:
     return RESIDENT_ID_CHECK[total % 11]
 
 
+@lru_cache(maxsize=1 << 18)
 def validate_resident_id(value: str) -> str:
     """Return the normalised resident ID number (upper-case X) or raise IdNumberError."""
     if not isinstance(value, str):
@@ -59,6 +62,7 @@ def uscc_check_char(first17: str) -> str:
     return USCC_CHARSET[(31 - total % 31) % 31]
 
 
+@lru_cache(maxsize=1 << 18)
 def validate_uscc(value: str) -> str:
     """Return the normalised unified social credit code or raise IdNumberError."""
     if not isinstance(value, str):

@@ -58,9 +58,15 @@ class Handler(Protocol):
         """ "court" or "feedback": which event types are valid on `topic`."""
         ...
 
+    def check(self, delivered: Delivered) -> str | None:
+        """A service's own validity rule beyond the contract; a reason sends the record to dead letters."""
+        ...
+
     def apply(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]: ...
 
-    def tick(self, conn: Connection, now: dt.datetime) -> list[OutboxMessage]: ...
+    def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
+        """Periodic work (every few seconds, and once more with `final` when the engine stops)."""
+        ...
 
 
 class EngineError(RuntimeError):
@@ -129,7 +135,7 @@ class ConsumerEngine:
                 self._periodic()
                 if targets is not None and not messages and self._reached(targets):
                     break
-            self._with_db_retry(self._tick)
+            self._with_db_retry(lambda: self._tick(final=True))
         finally:
             self.relay.stop()
             consumer.close()
@@ -234,7 +240,12 @@ class ConsumerEngine:
                 kind = "decode" if isinstance(exc, CodecError) else "validation"
                 dead.append(self._dead_letter(m, kind, str(exc)))
                 continue
-            delivered.append(Delivered(event, m.topic(), m.partition(), m.offset(), _utc(m.timestamp()[1]), m.key()))
+            item = Delivered(event, m.topic(), m.partition(), m.offset(), _utc(m.timestamp()[1]), m.key())
+            refused = self.handler.check(item)
+            if refused:
+                dead.append(self._dead_letter(m, "validation", refused))
+                continue
+            delivered.append(item)
         return delivered, dead
 
     def _dead_letter(self, m: Message, kind: str, reason: str) -> OutboxMessage:
@@ -329,9 +340,9 @@ class ConsumerEngine:
             self._last_lag = now
             self._report_lag()
 
-    def _tick(self) -> None:
+    def _tick(self, final: bool = False) -> None:
         with self.db.begin() as conn:
-            out = self.handler.tick(conn, self.clock())
+            out = self.handler.tick(conn, self.clock(), final)
             outbox.add(conn, out)
         if out:
             self.relay.wake()

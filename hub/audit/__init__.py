@@ -1,0 +1,1 @@
+"""The audit: rebuild history from the topics alone and check the services against it."""

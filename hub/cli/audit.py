@@ -1,0 +1,72 @@
+"""`hub audit replay|verify`: what auditors run."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from hub.audit.replay import replay as run_replay
+from hub.audit.verify import verify as run_verify
+from hub.cli.common import console, err_console, parse_instant, progress_counter, settings
+
+app = typer.Typer(help="Rebuild history from the topics and verify the services against it.", no_args_is_help=True)
+
+
+@app.command()
+def replay(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Legal time T (events' occurred_at). Default: --known-at.")
+    ] = None,
+    known_at: Annotated[
+        str | None,
+        typer.Option("--known-at", help="Record time K (broker timestamps). Default: the latest record's time."),
+    ] = None,
+    output: Annotated[Literal["json", "table"], typer.Option("--format", help="json or table.")] = "json",
+) -> None:
+    """Every entry's state and every agency's sanctions as of T, as known at K, with a SHA-256 digest."""
+    cfg = settings()
+    with progress_counter("replaying topics") as progress:
+        result, history = run_replay(
+            cfg,
+            parse_instant(as_of, "--as-of") if as_of else None,
+            parse_instant(known_at, "--known-at") if known_at else None,
+            progress,
+        )
+    if output == "json":
+        console.print(json.dumps(result, ensure_ascii=False, sort_keys=True, indent=1))
+        return
+    console.print(f"as of {result['as_of']}, as known at {result['known_at']}")
+    console.print(f"read {history.records} records ({history.undecodable} undecodable)")
+    states: dict[str, int] = {}
+    for entry in result["entries"].values():
+        states[entry["state"]] = states.get(entry["state"], 0) + 1
+    table = Table("state", "entries")
+    for state, count in sorted(states.items()):
+        table.add_row(state, str(count))
+    console.print(table)
+    table = Table("agency", "subjects restricted", "restrictions")
+    for agency, subjects in result["sanctions"].items():
+        table.add_row(agency, str(len(subjects)), str(sum(len(m) for m in subjects.values())))
+    console.print(table)
+    console.print(f"digest {result['digest']}")
+
+
+@app.command()
+def verify() -> None:
+    """Compare the topics with the ledger and every agency's database, and the hash chain with the
+    published checkpoints; print each difference and exit 1 if there is any."""
+    cfg = settings()
+    with progress_counter("reading topics") as progress:
+        result = run_verify(cfg, progress)
+    for note in result.notes:
+        console.print(note)
+    for difference in result.differences:
+        err_console.print(f"[red]DIFFERENCE[/] {difference}", highlight=False)
+    if result.ok:
+        console.print("[green]audit verify: PASSED[/] (topics, ledger, hash chain, checkpoints and agencies agree)")
+        return
+    err_console.print(f"[bold red]audit verify: FAILED[/] with {len(result.differences)} differences")
+    raise typer.Exit(1)

@@ -1,0 +1,77 @@
+"""`hub ledger run|report`: the compliance ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from itertools import groupby
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from hub.cli.common import console, err_console, parse_instant, settings
+from hub.codec import default_codec
+from hub.domain.rules import RULES
+from hub.engine import ConsumerEngine
+from hub.ledger.report import build_report
+from hub.ledger.service import LedgerHandler, open_database
+
+app = typer.Typer(help="The compliance ledger: record everything, name every breach.", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    once: Annotated[
+        bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")
+    ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+    ] = None,
+) -> None:
+    """Store court events and every agency's feedback in the hash chain; publish checkpoints."""
+    cfg = settings()
+    codec = default_codec()
+    engine = ConsumerEngine(
+        cfg, LedgerHandler(cfg, codec), open_database(cfg), codec, once=once, metrics_port=metrics_port
+    )
+    raise typer.Exit(engine.run())
+
+
+@app.command()
+def report(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO-8601 instant (default: now).")] = None,
+    output: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="table, json or csv.")] = "table",
+    party: Annotated[
+        str | None, typer.Option("--party", help="Only this party, e.g. court:J0105 or agency:bank.")
+    ] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule, e.g. SHIELD_OVERDUE.")] = None,
+) -> None:
+    """Every breach of the Opinions' rules as of an instant, and a summary."""
+    if rule is not None and rule not in RULES:
+        err_console.print(f"[bold red]error:[/] unknown rule {rule!r}; rules: {', '.join(RULES)}")
+        raise typer.Exit(2)
+    result = build_report(settings(), parse_instant(as_of, "--as-of") if as_of else None, party, rule)
+    if output == "json":
+        console.print(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+    elif output == "csv":
+        console.print(result.as_csv(), end="")
+    else:
+        _table(result)
+
+
+def _table(result) -> None:
+    data = result.as_dict()
+    console.print(f"[bold]Compliance report as of {data['as_of']}[/]")
+    for party, group in groupby(sorted(result.violations, key=lambda v: (v.party, v.due_at)), key=lambda v: v.party):
+        table = Table("rule", "entry", "due at", "detail", title=party, title_justify="left")
+        for v in group:
+            table.add_row(v.rule, v.entry_id, v.due_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"), v.detail)
+        console.print(table)
+    summary = data["summary"]
+    console.print("entries: " + ", ".join(f"{k} {v}" for k, v in summary["entries"].items()))
+    console.print(f"violations: {len(result.violations)}")
+    for rule, count in summary["violations_by_rule"].items():
+        console.print(f"  {rule:<36} {count}")
+    for party, count in summary["violations_by_party"].items():
+        console.print(f"  {party:<36} {count}")

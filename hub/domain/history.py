@@ -1,0 +1,108 @@
+"""Bitemporal reconstruction of what was in force (DESIGN §9), shared by the audit and the ledger.
+
+Two times: `as_of` is legal time (the events' own `occurred_at`: what was in force at T), `known_at` is
+record time (the broker's timestamps: what the hub had been told by K). A shielding published five
+days late is therefore SHIELDED as of its decision, yet ACTIVE as known on the days in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hub.domain.events import CourtEvent, Event, FeedbackEvent, Included
+from hub.domain.lifecycle import EntryState, step
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event with when the broker recorded it, and its position in the record (for stable order)."""
+
+    event: Event
+    recorded_at: dt.datetime
+    position: int
+
+
+def _visible(records: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime) -> list[Recorded]:
+    chosen = [r for r in records if r.recorded_at <= known_at and r.event.occurred_at <= as_of]
+    chosen.sort(key=lambda r: (r.event.occurred_at, r.position))
+    return chosen
+
+
+def first_records(records: Iterable[Recorded]) -> list[Recorded]:
+    """A republished event (same event_id) counts once: its first record."""
+    seen: set[str] = set()
+    out = []
+    for r in sorted(records, key=lambda r: r.position):
+        if r.event.event_id not in seen:
+            seen.add(r.event.event_id)
+            out.append(r)
+    return out
+
+
+def entry_states(court: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime) -> dict[str, dict[str, Any]]:
+    """Every entry the courts had warned about or listed, with its state at (as_of, known_at)."""
+    entries: dict[str, dict[str, Any]] = {}
+    pending: set[str] = set()
+    for r in _visible(first_records(court), as_of, known_at):
+        event: CourtEvent = r.event  # type: ignore[assignment]
+        current = entries.get(event.entry_id)
+        state = EntryState(current["state"]) if current else None
+        moved = step(state, event, event.entry_id in pending)
+        if moved.refused or moved.state is None:
+            continue
+        if event.event_type == "CorrectionRequested":
+            pending.add(event.entry_id)
+        elif event.event_type == "CorrectionDecided":
+            pending.discard(event.entry_id)
+        view = current or {
+            "debtor_id": event.debtor.id_number,
+            "debtor_kind": event.debtor.kind,
+            "court_code": event.court_code,
+            "case_number": event.case_number,
+        }
+        if isinstance(event, Included):
+            view["disclosure"] = event.disclosure
+        if moved.state != state:
+            view["state"] = moved.state.value
+            view["since"] = event.occurred_at.isoformat()
+        entries[event.entry_id] = view
+    return entries
+
+
+def agency_sanctions(
+    feedback: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime
+) -> dict[str, dict[str, list[str]]]:
+    """What each agency reported it enforced at (as_of, known_at): {agency: {subject: [measures]}}."""
+    supports: dict[tuple[str, str], dict[str, tuple[str, dt.datetime | None]]] = {}
+    for r in _visible(first_records(feedback), as_of, known_at):
+        event: FeedbackEvent = r.event  # type: ignore[assignment]
+        key = (event.agency, event.entry_id)
+        held = supports.setdefault(key, {})
+        if event.event_type == "SanctionApplied":
+            for m in event.measures:
+                held[m] = (event.subject_id, None)
+        elif event.event_type == "SanctionLifted":
+            for m in event.measures:
+                held.pop(m, None)
+        elif event.event_type == "SanctionRetained":
+            for m in event.measures:
+                held[m] = (event.subject_id, event.retain_until)  # type: ignore[attr-defined]
+    out: dict[str, dict[str, set[str]]] = {}
+    for (agency, _entry), held in supports.items():
+        for measure, (subject, until) in held.items():
+            if until is None or until > as_of:
+                out.setdefault(agency, {}).setdefault(subject, set()).add(measure)
+    return {a: {s: sorted(m) for s, m in sorted(subjects.items())} for a, subjects in sorted(out.items())}
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()

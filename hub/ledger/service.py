@@ -1,0 +1,186 @@
+"""The ledger service on the shared consumer engine: court events and every agency's feedback, stored
+once each in a hash chain, with the chain's head published as checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, Engine, text
+
+from hub.codec import CONTENT_TYPE, Codec, default_codec
+from hub.config import Settings
+from hub.db import engine_for
+from hub.domain.events import event_to_record, parse_event
+from hub.domain.history import Recorded, canonical_json
+from hub.engine import Delivered, OutboxMessage
+from hub.ledger.chain import GENESIS, LedgerRow, link
+from hub.log import get_logger
+from hub.migrations import upgrade
+from hub.topics import CHECKPOINTS, COURT_EVENTS, FEEDBACK_PATTERN, feedback_topic
+
+CHECKPOINT_NAMESPACE = uuid.UUID("0d7e1c52-8a43-4f0e-b7a9-3c6e2f1d9b80")
+_COLUMNS = (
+    'seq, event_id, topic, partition, "offset", recorded_at, family, event_type, entry_id, agency, '
+    "court_event_id, occurred_at, body"
+)
+
+
+def open_database(settings: Settings) -> Engine:
+    db = engine_for(settings, "ledger")
+    upgrade(db.url.render_as_string(hide_password=False), "engine", "ledger")
+    return db
+
+
+def feedback_subscription(settings: Settings) -> str:
+    """Every agency's feedback topic, present and future: a new agency needs no code change here."""
+    prefix = re.escape(settings.topic(""))
+    return "^" + prefix + FEEDBACK_PATTERN.removeprefix("^")
+
+
+class LedgerHandler:
+    def __init__(self, settings: Settings, codec: Codec | None = None):
+        self.service = "ledger"
+        self.name = settings.ledger_name
+        self.codec = codec or default_codec()
+        self.court_topic = settings.topic(COURT_EVENTS)
+        self.checkpoint_topic = settings.topic(CHECKPOINTS)
+        self.subscription_pattern = feedback_subscription(settings)
+        self.every_rows = settings.checkpoint_rows
+        self.every = dt.timedelta(seconds=settings.checkpoint_seconds)
+        self.settings = settings
+        self.log = get_logger("hub.ledger")
+
+    def subscription(self) -> list[str]:
+        return [self.court_topic, self.subscription_pattern]
+
+    def family(self, topic: str) -> str:
+        return "court" if topic == self.court_topic else "feedback"
+
+    def check(self, d: Delivered) -> str | None:
+        """An agency speaks only for itself: its feedback must come on its own topic."""
+        if d.event.family == "feedback":
+            expected = self.settings.topic(feedback_topic(d.event.agency))  # type: ignore[attr-defined]
+            if d.topic != expected:
+                return f"feedback from agency {d.event.agency!r} on {d.topic}, not on {expected}"  # type: ignore[attr-defined]
+        return None
+
+    def _head(self, conn: Connection, now: dt.datetime) -> tuple[int, str, int, dt.datetime]:
+        conn.execute(
+            text(
+                "insert into chain_head (ledger, seq, hash, checkpoint_seq, checkpoint_at) "
+                "values (:ledger, 0, :genesis, 0, :now) on conflict do nothing"
+            ),
+            {"ledger": self.name, "genesis": GENESIS, "now": now},
+        )
+        row = conn.execute(
+            text("select seq, hash, checkpoint_seq, checkpoint_at from chain_head where ledger = :ledger for update"),
+            {"ledger": self.name},
+        ).one()
+        return row.seq, row.hash, row.checkpoint_seq, row.checkpoint_at
+
+    def apply(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]:
+        seq, head, checkpoint_seq, checkpoint_at = self._head(conn, now)
+        rows = []
+        for d in batch:
+            event = d.event
+            seq += 1
+            row = LedgerRow(
+                seq=seq,
+                event_id=event.event_id,
+                topic=d.topic,
+                partition=d.partition,
+                offset=d.offset,
+                recorded_at=d.timestamp,
+                family=event.family,
+                event_type=event.event_type,
+                entry_id=event.entry_id,  # type: ignore[attr-defined]
+                agency=getattr(event, "agency", None),
+                court_event_id=getattr(event, "court_event_id", None),
+                occurred_at=event.occurred_at,
+                body=canonical_json(event_to_record(event)),
+            )
+            new_head = link(head, row)
+            rows.append({**row.__dict__, "prev_hash": head, "hash": new_head})
+            head = new_head
+        conn.execute(
+            text(
+                f"insert into ledger_events ({_COLUMNS}, prev_hash, hash) values (:seq, :event_id, :topic, "
+                ":partition, :offset, :recorded_at, :family, :event_type, :entry_id, :agency, :court_event_id, "
+                ":occurred_at, :body, :prev_hash, :hash)"
+            ),
+            rows,
+        )
+        out = []
+        if seq - checkpoint_seq >= self.every_rows:
+            out.append(self._checkpoint(seq, head, now))
+            checkpoint_seq, checkpoint_at = seq, now
+        conn.execute(
+            text(
+                "update chain_head set seq = :seq, hash = :hash, checkpoint_seq = :cseq, checkpoint_at = :cat "
+                "where ledger = :ledger"
+            ),
+            {"seq": seq, "hash": head, "cseq": checkpoint_seq, "cat": checkpoint_at, "ledger": self.name},
+        )
+        return out
+
+    def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
+        """Anchor rows that arrived since the last checkpoint, after T seconds (or when stopping)."""
+        seq, head, checkpoint_seq, checkpoint_at = self._head(conn, now)
+        if seq == checkpoint_seq or not (final or now - checkpoint_at >= self.every):
+            return []
+        conn.execute(
+            text("update chain_head set checkpoint_seq = :seq, checkpoint_at = :now where ledger = :ledger"),
+            {"seq": seq, "now": now, "ledger": self.name},
+        )
+        return [self._checkpoint(seq, head, now)]
+
+    def _checkpoint(self, seq: int, head: str, now: dt.datetime) -> OutboxMessage:
+        record = {"ledger": self.name, "row_count": seq, "head_hash": head, "created_at": now.isoformat()}
+        checkpoint_id = str(uuid.uuid5(CHECKPOINT_NAMESPACE, f"{self.name}|{seq}|{head}"))
+        self.log.info("checkpoint", ledger=self.name, row_count=seq, head_hash=head)
+        headers = [("event-type", "Checkpoint"), ("event-id", checkpoint_id), ("content-type", CONTENT_TYPE)]
+        return OutboxMessage(
+            self.checkpoint_topic, self.name.encode(), self.codec.encode("Checkpoint", record), headers, checkpoint_id
+        )
+
+
+# -- reading the ledger back ------------------------------------------------------------------------
+
+
+def rows(conn: Connection) -> Iterator[tuple[LedgerRow, str, str]]:
+    """Every stored row in chain order, with its stored previous and own hash."""
+    result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+        text(f"select {_COLUMNS}, prev_hash, hash from ledger_events order by seq")
+    )
+    for r in result:
+        row = LedgerRow(
+            seq=r.seq,
+            event_id=str(r.event_id),
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            recorded_at=r.recorded_at,
+            family=r.family,
+            event_type=r.event_type,
+            entry_id=r.entry_id,
+            agency=r.agency,
+            court_event_id=r.court_event_id,
+            occurred_at=r.occurred_at,
+            body=r.body,
+        )
+        yield row, r.prev_hash, r.hash
+
+
+def history(conn: Connection) -> tuple[list[Recorded], list[Recorded]]:
+    """The stored events as (court, feedback) records for the rules and the reconstruction."""
+    import json
+
+    court: list[Recorded] = []
+    feedback: list[Recorded] = []
+    for row, _prev, _hash in rows(conn):
+        event = parse_event(json.loads(row.body), row.family)
+        (court if row.family == "court" else feedback).append(Recorded(event, row.recorded_at, row.seq))
+    return court, feedback
