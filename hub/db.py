@@ -23,7 +23,8 @@ def ensure_database(settings: Settings, service: str) -> str:
     with psycopg.connect(_libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if not exists:
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+            # Two instances starting together race here; the loser sees one of these and carries on.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     return url
 

@@ -147,7 +147,6 @@ class _Generator:
         self.window_end = self.window_start + dt.timedelta(days=config.span_days)
         self.ids: set[str] = set()
         self.order = 0
-        self.entry_seq = 0
         self.case_seq: dict[str, int] = {}
         self.result = Simulation()
 
@@ -235,10 +234,11 @@ class _Generator:
 
     def new_entry(self, debtor: dict[str, Any], start: dt.datetime) -> _Entry:
         court = self.rng.choice(COURTS)
-        self.entry_seq += 1
         self.case_seq[court[0]] = self.case_seq.get(court[0], 0) + 1
         case_number = f"({start.year}){court[2]}执{self.case_seq[court[0]]}号"
-        return _Entry(f"E{start.year}-{court[0]}-{self.entry_seq:07d}", court, case_number, debtor)
+        # Random, not sequential: histories simulated with different seeds can share one stack.
+        entry_id = self._unique(lambda: f"E{start.year}-{court[0]}-{self.rng.getrandbits(40):010X}")
+        return _Entry(entry_id, court, case_number, debtor)
 
     def pick_breach(self) -> str | None:
         if self.rng.random() >= self.config.breach_rate:

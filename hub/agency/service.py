@@ -132,6 +132,7 @@ class InterceptionChecker:
     """
 
     def __init__(self, settings: Settings, agency: str, db: Engine | None = None, codec: Codec | None = None):
+        self.settings = settings
         self.policy = load_policy(agency, settings)
         self.db = db or open_database(settings, agency)
         self.handler = AgencyHandler(settings, self.policy, codec)
@@ -163,3 +164,11 @@ class InterceptionChecker:
             )
             outbox_table.add(conn, [self.handler.message(event)])
         return CheckResult("BLOCKED", subject, measure, entries, event.event_id)
+
+    def deliver_pending(self, timeout: float = 30.0) -> bool:
+        """Publish recorded interceptions now (a one-off process cannot wait for the service's relay)."""
+        from hub.clients import idempotent_producer
+        from hub.engine import OutboxRelay
+
+        producer = idempotent_producer(self.settings, **{"message.timeout.ms": int(timeout * 1000)})
+        return OutboxRelay(self.db, producer, self.policy.name).drain(timeout)

@@ -98,9 +98,11 @@ def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, r
     if failing:
         result.differ(
             "ledger checkpoint",
-            [f"{len(failing)} published checkpoints disagree with the stored chain, the first at row {min(failing)}: "
-             "rows up to there were rewritten"],
-        )  # fmt: skip
+            [
+                f"{len(failing)} published checkpoints disagree with the stored chain, "
+                f"the first at row {min(failing)}: rows up to there were rewritten"
+            ],
+        )
     result.notes.append(f"ledger: {len(heads)} rows in the chain, {anchored} anchored by published checkpoints")
     if len(heads) > anchored:
         result.notes.append(f"ledger: {len(heads) - anchored} newest rows not yet anchored by a checkpoint")

@@ -11,7 +11,7 @@ from consumers import UnknownAgencyError, load_policy
 from hub.agency.service import AgencyHandler, CheckError, InterceptionChecker, open_database
 from hub.cli.common import console, err_console, settings
 from hub.codec import default_codec
-from hub.engine import ConsumerEngine, OutboxRelay
+from hub.engine import ConsumerEngine
 
 app = typer.Typer(help="Run an agency's service, or check a subject against its sanctions.", no_args_is_help=True)
 
@@ -57,20 +57,11 @@ def check(
     except (CheckError, UnknownAgencyError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    if result.decision == "BLOCKED":
-        _deliver_interception(cfg, checker)
+    if result.decision == "BLOCKED" and not checker.deliver_pending(timeout=15.0):
+        err_console.print("note: interception recorded; its feedback stays in the outbox until the service relays it")
     if output == "json":
         console.print(json.dumps(result.as_dict(), ensure_ascii=False))
     elif result.decision == "BLOCKED":
         console.print(f"BLOCKED {result.measure} for {result.subject}: entries {', '.join(result.entries)}")
     else:
         console.print(f"ALLOWED {result.measure} for {result.subject}: no active entry")
-
-
-def _deliver_interception(cfg, checker: InterceptionChecker) -> None:
-    """Publish the recorded interception now; if the broker is away, the service's relay will later."""
-    from hub.clients import idempotent_producer
-
-    relay = OutboxRelay(checker.db, idempotent_producer(cfg, **{"message.timeout.ms": 10_000}), checker.policy.name)
-    if not relay.drain(timeout=15.0):
-        err_console.print("note: interception recorded; its feedback stays in the outbox until the service relays it")

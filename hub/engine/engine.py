@@ -73,6 +73,14 @@ class EngineError(RuntimeError):
     pass
 
 
+def _by_topic(partitions: list[TopicPartition], with_offsets: bool) -> dict[str, str]:
+    """Compact for logs: {topic: "0@12 1@-2 ..."} (-2: from the beginning)."""
+    out: dict[str, list[str]] = {}
+    for p in partitions:
+        out.setdefault(p.topic, []).append(f"{p.partition}@{p.offset}" if with_offsets else str(p.partition))
+    return {topic: " ".join(items) for topic, items in out.items()}
+
+
 def _utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
@@ -152,11 +160,11 @@ class ConsumerEngine:
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
-        self.log.info("partitions assigned", partitions=[f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions])
+        self.log.info("partitions assigned", partitions=_by_topic(partitions, with_offsets=True))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         consumer.unassign()
-        self.log.info("partitions revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        self.log.info("partitions revoked", partitions=_by_topic(partitions, with_offsets=False))
 
     def _stored_offsets(self, keys: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
         with self.db.connect() as conn:

@@ -152,9 +152,8 @@ class LedgerHandler:
 
 def rows(conn: Connection) -> Iterator[tuple[LedgerRow, str, str]]:
     """Every stored row in chain order, with its stored previous and own hash."""
-    result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-        text(f"select {_COLUMNS}, prev_hash, hash from ledger_events order by seq")
-    )
+    query = text(f"select {_COLUMNS}, prev_hash, hash from ledger_events order by seq")
+    result = conn.execute(query.execution_options(stream_results=True, yield_per=5000))
     for r in result:
         row = LedgerRow(
             seq=r.seq,

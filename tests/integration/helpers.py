@@ -77,3 +77,22 @@ def comparable(records: dict[str, EntrySanction]) -> dict[str, tuple]:
         k: (v.debtor_id, v.subject_id, v.measures, v.status, v.included_event_id, v.closing_event_id, v.retained)
         for k, v in records.items()
     }
+
+
+def run_ledger_once(settings: Settings) -> int:
+    from hub.ledger.service import LedgerHandler
+    from hub.ledger.service import open_database as open_ledger
+
+    codec = default_codec()
+    return ConsumerEngine(settings, LedgerHandler(settings, codec), open_ledger(settings), codec, once=True).run()
+
+
+def ledger_query(settings: Settings, sql: str, **params):
+    from hub.ledger.service import open_database as open_ledger
+
+    db = open_ledger(settings)
+    with db.begin() as conn:
+        result = conn.execute(text(sql), params)
+        rows = result.all() if result.returns_rows else result.rowcount
+    db.dispose()
+    return rows
