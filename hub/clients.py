@@ -53,3 +53,13 @@ def consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
         config["group.instance.id"] = settings.instance_id
     config.update(overrides)
     return Consumer(config)
+
+
+def produce(producer: Producer, topic: str, **message: Any) -> None:
+    """Produce, waiting for room when the local queue is full rather than failing."""
+    while True:
+        try:
+            producer.produce(topic, **message)
+            return
+        except BufferError:
+            producer.poll(0.05)

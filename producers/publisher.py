@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from hub.clients import idempotent_producer
+from hub.clients import idempotent_producer, produce
 from hub.codec import Codec, default_codec, event_headers
 from hub.config import Settings
 from hub.domain.events import CourtEvent
@@ -78,18 +78,14 @@ class CourtPublisher:
                 report.failures.append((event_id, err.str()))
 
         for record in records:
-            while True:
-                try:
-                    self.producer.produce(
-                        self.topic,
-                        key=record.key,
-                        value=record.value,
-                        headers=record.headers,
-                        on_delivery=lambda err, msg, eid=record.event_id: delivered(err, msg, eid),
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
+            produce(
+                self.producer,
+                self.topic,
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                on_delivery=lambda err, msg, eid=record.event_id: delivered(err, msg, eid),
+            )
             self.producer.poll(0)
         remaining = self.producer.flush(timeout)
         if remaining:

@@ -20,6 +20,7 @@ from typing import Any
 
 from hub.domain.calendar import add_months
 from hub.domain.ids import resident_id_check_char, uscc_check_char
+from hub.domain.rules import COURT_RULES
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 DEADLINE = dt.timedelta(days=3)
@@ -83,15 +84,7 @@ EMPLOYERS = ["市第一人民医院", "区教育局", "某某集团有限公司"
 GROUNDS = ["CAPABLE_BUT_REFUSES", "OBSTRUCTS_EXECUTION", "EVADES_EXECUTION", "VIOLATES_ASSET_REPORTING",
            "VIOLATES_CONSUMPTION_RESTRICTION", "BREACHES_SETTLEMENT"]  # fmt: skip
 
-INJECTABLE = (
-    "INCLUDED_WITHOUT_RISK_WARNING",
-    "CORRECTION_REVIEW_OVERDUE",
-    "CORRECTION_UPHELD_NOT_REVOKED",
-    "SHIELD_OVERDUE",
-    "PERIOD_EXPIRED_NOT_SHIELDED",
-    "RESTRICTED_WITHOUT_EMPLOYER_NOTICE",
-    "ORPHAN_EVENT",
-)
+INJECTABLE = COURT_RULES  # one breach of each court rule can be injected
 
 
 @dataclass(frozen=True)

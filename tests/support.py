@@ -12,6 +12,14 @@ EXAMPLES = ROOT / "producers" / "examples" / "court-events.jsonl"
 
 PERSON_ID = "11010519491231002X"
 ORG_ID = "91110000600037341L"
+REP_ID = "110101198001010053"
+PERSON = {"kind": "PERSON", "id_number": PERSON_ID, "name": "张三"}
+ORG = {
+    "kind": "ORG",
+    "id_number": ORG_ID,
+    "name": "某某公司",
+    "legal_representative": {"id_number": REP_ID, "name": "李四"},
+}
 
 
 def court_examples() -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from hub.codec import Codec, default_codec, event_headers
 from hub.config import Settings
 from hub.db import engine_for
 from hub.domain.events import FeedbackEvent, InterceptionRecorded
-from hub.domain.ids import IdNumberError, validate_resident_id, validate_uscc
+from hub.domain.ids import IdNumberError, validate_any_id
 from hub.domain.sanctions import AgencyPolicy, decide, expire
 from hub.engine import Delivered, OutboxMessage
 from hub.engine import outbox as outbox_table
@@ -113,15 +113,9 @@ class CheckResult:
 
 def normalise_subject(subject: str) -> str:
     try:
-        return validate_resident_id(subject)
-    except IdNumberError as person_error:
-        try:
-            return validate_uscc(subject)
-        except IdNumberError as org_error:
-            raise CheckError(
-                f"subject {subject!r} is neither a valid resident ID number ({person_error}) "
-                f"nor a valid unified social credit code ({org_error})"
-            ) from None
+        return validate_any_id(subject)
+    except IdNumberError as exc:
+        raise CheckError(f"subject {subject!r} is {exc}") from None
 
 
 class InterceptionChecker:

@@ -9,7 +9,7 @@ import typer
 
 from consumers import UnknownAgencyError, load_policy
 from hub.agency.service import AgencyHandler, CheckError, InterceptionChecker, open_database
-from hub.cli.common import console, err_console, settings
+from hub.cli.common import MetricsPort, Once, console, err_console, settings
 from hub.codec import default_codec
 from hub.engine import ConsumerEngine
 
@@ -19,12 +19,8 @@ app = typer.Typer(help="Run an agency's service, or check a subject against its 
 @app.command()
 def run(
     name: Annotated[str, typer.Argument(help="The agency: bank, tax, land or transport.")],
-    once: Annotated[
-        bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")
-    ] = False,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")
-    ] = None,
+    once: Once = False,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Apply and lift sanctions from court.list-events and publish feedback; runs until SIGTERM/SIGINT."""
     cfg = settings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hub.config import Settings, get_settings
 from hub.log import configure
+
+# Options every service command shares (`hub agency run`, `hub ledger run`).
+Once = Annotated[bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")]
+MetricsPort = Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from hub.cli.common import console, err_console, parse_instant, settings
+from hub.cli.common import MetricsPort, Once, console, err_console, parse_instant, settings
 from hub.codec import default_codec
 from hub.domain.rules import RULES
 from hub.engine import ConsumerEngine
@@ -22,12 +22,8 @@ app = typer.Typer(help="The compliance ledger: record everything, name every bre
 
 @app.command()
 def run(
-    once: Annotated[
-        bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")
-    ] = False,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")
-    ] = None,
+    once: Once = False,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Store court events and every agency's feedback in the hash chain; publish checkpoints."""
     cfg = settings()

@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
 )
 
-from hub.domain.ids import IdNumberError, validate_resident_id, validate_uscc
+from hub.domain.ids import IdNumberError, validate_any_id, validate_resident_id, validate_uscc
 
 DebtorKind = Literal["PERSON", "ORG"]
 Ground = Literal[
@@ -93,16 +93,10 @@ def _resident_id(value: str) -> str:
 
 
 def _any_id(value: str) -> str:
-    """A subject or debtor can be either a person or an organisation."""
     try:
-        return validate_resident_id(value)
-    except IdNumberError as person_error:
-        try:
-            return validate_uscc(value)
-        except IdNumberError as org_error:
-            raise ValueError(
-                f"neither a resident ID number ({person_error}) nor a unified social credit code ({org_error})"
-            ) from None
+        return validate_any_id(value)
+    except IdNumberError as exc:
+        raise ValueError(str(exc)) from None
 
 
 AwareTime = Annotated[dt.datetime, BeforeValidator(_aware_time)]

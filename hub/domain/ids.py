@@ -89,6 +89,19 @@ def validate_uscc(value: str) -> str:
     return code
 
 
+def validate_any_id(value: str) -> str:
+    """A subject or debtor may be a person or an organisation: either identifier, checked."""
+    try:
+        return validate_resident_id(value)
+    except IdNumberError as person_error:
+        try:
+            return validate_uscc(value)
+        except IdNumberError as org_error:
+            raise IdNumberError(
+                f"neither a resident ID number ({person_error}) nor a unified social credit code ({org_error})"
+            ) from None
+
+
 def mask_resident_id(number: str) -> str:
     """Hide birth month and day as the courts' public portal does: 3423011964****3224."""
     return number[:10] + "****" + number[14:]

@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, Producer
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from hub.clients import produce
 from hub.engine import metrics
 from hub.log import get_logger
 
@@ -81,18 +82,14 @@ class OutboxRelay:
                 (errors.append((row_id, err)) if err else delivered.append(row_id))
 
             for row in rows:
-                while True:
-                    try:
-                        self.producer.produce(
-                            row.topic,
-                            key=row.key,
-                            value=row.value,
-                            headers=[(k, v.encode()) for k, v in row.headers],
-                            on_delivery=lambda err, msg, rid=row.id: report(err, msg, rid),
-                        )
-                        break
-                    except BufferError:
-                        self.producer.poll(0.05)
+                produce(
+                    self.producer,
+                    row.topic,
+                    key=row.key,
+                    value=row.value,
+                    headers=[(k, v.encode()) for k, v in row.headers],
+                    on_delivery=lambda err, msg, rid=row.id: report(err, msg, rid),
+                )
             self.producer.flush(self.delivery_timeout)
             if delivered:
                 conn.execute(text("update outbox set sent_at = now() where id = any(:ids)"), {"ids": delivered})

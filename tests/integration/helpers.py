@@ -96,3 +96,11 @@ def ledger_query(settings: Settings, sql: str, **params):
         rows = result.all() if result.returns_rows else result.rowcount
     db.dispose()
     return rows
+
+
+def assert_one_id_per_effect(published: list[FeedbackEvent]) -> None:
+    """However often a feedback is re-sent, one effect has one event id."""
+    effects: dict[tuple, set[str]] = {}
+    for f in published:
+        effects.setdefault((f.type, f.court_event_id, tuple(f.measures)), set()).add(f.event_id)  # type: ignore[attr-defined]
+    assert all(len(ids) == 1 for ids in effects.values())

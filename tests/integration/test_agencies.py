@@ -17,6 +17,7 @@ from hub.topics import COURT_EVENTS, DEAD_LETTER
 from tests.integration.helpers import (
     agency_records,
     agency_restrictions,
+    assert_one_id_per_effect,
     comparable,
     feedback_records,
     pending_outbox,
@@ -24,17 +25,9 @@ from tests.integration.helpers import (
     run_agency_once,
     simulated,
 )
-from tests.support import ORG_ID, PERSON_ID, court_sample, run_hub
+from tests.support import ORG, ORG_ID, PERSON, PERSON_ID, REP_ID, court_sample, run_hub
 
 AGENCIES = ["bank", "tax", "land", "transport"]
-REP_ID = "110101198001010053"
-PERSON = {"kind": "PERSON", "id_number": PERSON_ID, "name": "张三"}
-ORG = {
-    "kind": "ORG",
-    "id_number": ORG_ID,
-    "name": "某某公司",
-    "legal_representative": {"id_number": REP_ID, "name": "李四"},
-}
 
 
 def court(kind, entry_id, n, debtor, **fields):
@@ -224,7 +217,4 @@ def test_two_instances_share_the_work_without_doing_anything_twice(hub_settings,
     assert comparable(agency_records(hub_settings, agency)) == comparable(expected.entries)
     published = feedback_records(hub_settings, agency)
     assert {f.event_id for f in published} == {f.event_id for f in expected.feedback}
-    effects = {}
-    for f in published:
-        effects.setdefault((f.type, f.court_event_id, tuple(f.measures)), set()).add(f.event_id)
-    assert all(len(ids) == 1 for ids in effects.values())
+    assert_one_id_per_effect(published)

@@ -15,7 +15,14 @@ from hub.agency.service import open_database
 from hub.domain.sanctions import replay
 from hub.readback import end_offsets
 from hub.topics import COURT_EVENTS
-from tests.integration.helpers import agency_records, comparable, feedback_records, publish, simulated
+from tests.integration.helpers import (
+    agency_records,
+    assert_one_id_per_effect,
+    comparable,
+    feedback_records,
+    publish,
+    simulated,
+)
 from tests.support import hub_env
 
 KILLS = 6
@@ -62,10 +69,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(hub_s
     assert comparable(agency_records(hub_settings, agency)) == comparable(expected.entries)
     published = feedback_records(hub_settings, agency)
     assert {f.event_id for f in published} == {f.event_id for f in expected.feedback}
-    effects = {}
-    for f in published:
-        effects.setdefault((f.type, f.court_event_id, tuple(f.measures)), set()).add(f.event_id)
-    assert all(len(ids) == 1 for ids in effects.values()), "one event id per effect, however often re-sent"
+    assert_one_id_per_effect(published)
 
 
 def test_sigterm_finishes_cleanly_and_metrics_are_served(hub_settings):

@@ -9,11 +9,10 @@ from consumers import bank, land, tax, transport
 from hub.domain.events import parse_event
 from hub.domain.sanctions import AgencyPolicy, RetentionRule, Status, replay
 from producers.simulator import SimulationConfig, simulate
-from tests.support import ORG_ID, PERSON_ID, court_sample
+from tests.support import ORG, ORG_ID, PERSON, PERSON_ID, REP_ID, court_sample
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 POLICIES = [bank.POLICY, tax.POLICY, land.POLICY, transport.POLICY]
-REP_ID = "110101198001010053"
 
 
 def event(kind, entry_id, event_id, debtor=None, **fields):
@@ -26,15 +25,6 @@ def event(kind, entry_id, event_id, debtor=None, **fields):
 
 def uid(n):
     return f"00000000-0000-4000-8000-{n:012d}"
-
-
-PERSON = {"kind": "PERSON", "id_number": PERSON_ID, "name": "张三"}
-ORG = {
-    "kind": "ORG",
-    "id_number": ORG_ID,
-    "name": "某某公司",
-    "legal_representative": {"id_number": REP_ID, "name": "李四"},
-}
 
 
 def test_two_entries_shielding_one_lifts_nothing_shielding_both_lifts_all():
