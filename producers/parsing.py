@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,11 +66,33 @@ class InputFileError(RuntimeError):
     """The file as a whole cannot be read (missing, unknown format, bad CSV header)."""
 
 
+# Files are read with errors="surrogateescape": a byte that is not UTF-8 (a file saved as GBK, a stray byte)
+# becomes one of these code points, so the line is reported instead of the whole read failing.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable(text: str) -> str | None:
+    """Where the first byte that is not UTF-8 is (`byte 0xd5 at column 12`); None when every byte is."""
+    found = _NOT_UTF8.search(text)
+    if found is None:
+        return None
+    return f"byte 0x{ord(found.group()) - 0xDC00:02x} at column {found.start() + 1}"
+
+
+def _readable(text: str) -> str:
+    """The line as text that can be written out again (each byte that is not UTF-8 shown as U+FFFD)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _records_jsonl(path: Path) -> Iterator[tuple[int, str, Any]]:
-    with open(path, encoding="utf-8-sig") as handle:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as handle:
         for number, raw in enumerate(handle, start=1):
             text = raw.strip()
             if not text:
+                continue
+            undecodable = _undecodable(text)
+            if undecodable is not None:
+                yield number, _readable(text), _Unparsable(f"not valid UTF-8: {undecodable}; save the file as UTF-8")
                 continue
             try:
                 yield number, text, json.loads(text)
@@ -103,11 +126,13 @@ def _unflatten(row: dict[str, str]) -> dict[str, Any]:
 
 
 def _records_csv(path: Path) -> Iterator[tuple[int, str, Any]]:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle)
         unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS]
         if not reader.fieldnames:
             raise InputFileError(f"{path}: empty CSV file (expected a header row)")
+        if _undecodable(",".join(reader.fieldnames)) is not None:
+            raise InputFileError(f"{path}:1: the header row is not valid UTF-8; save the file as UTF-8")
         if unknown:
             raise InputFileError(
                 f"{path}:1: unknown CSV column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_COLUMNS)}"
@@ -117,6 +142,11 @@ def _records_csv(path: Path) -> Iterator[tuple[int, str, Any]]:
                 yield reader.line_num, "", _Unparsable("more cells than header columns")
                 continue
             raw = ",".join(row[c] or "" for c in reader.fieldnames)
+            undecodable = next((c for c in reader.fieldnames if _undecodable(row[c] or "") is not None), None)
+            if undecodable is not None:
+                reason = f"the {undecodable} cell is not valid UTF-8; save the file as UTF-8"
+                yield reader.line_num, _readable(raw), _Unparsable(reason)
+                continue
             yield reader.line_num, raw, _unflatten(row)
 
 

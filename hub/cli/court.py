@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from hub.cli.common import console, err_console, progress_bar, settings
 from hub.domain.events import parse_event
@@ -54,11 +55,12 @@ def publish(
             else:
                 ready.append(None)  # type: ignore[arg-type]
     except InputFileError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, emoji=False)
         raise typer.Exit(EXIT_INVALID) from None
     for item in rejected:
         for problem in item.problems:
-            err_console.print(str(problem), highlight=False, soft_wrap=True)
+            # Messages quote the input back: printed as they are, never read as rich markup or emoji codes.
+            err_console.print(str(problem), markup=False, emoji=False, highlight=False, soft_wrap=True)
     total = len(ready) + len(rejected)
     if rejected and skip_invalid is None:
         err_console.print(

@@ -154,3 +154,38 @@ def test_unknown_format_and_missing_file_are_clear(tmp_path):
     (tmp_path / "x.xml").write_text("<x/>")
     with pytest.raises(InputFileError, match="unknown input format"):
         read_events_file(tmp_path / "x.xml")
+
+
+def test_a_line_that_is_not_utf8_is_reported_not_fatal(tmp_path):
+    path = tmp_path / "court.jsonl"
+    gbk = json.dumps(VALID[1], ensure_ascii=False).encode("gbk")
+    path.write_bytes(json.dumps(VALID[0]).encode() + b"\n" + gbk + b"\n")
+    parsed = read_events_file(path)
+    assert len(parsed.events) == 1
+    [problem] = parsed.problems
+    assert (problem.line, problem.field) == (2, "(line)")
+    assert problem.reason.startswith("not valid UTF-8: byte 0x") and "save the file as UTF-8" in problem.reason
+    assert "\ufffd" in parsed.rejected[0].raw, "the rejected line stays writable to a rejects file"
+
+
+def test_a_csv_cell_that_is_not_utf8_is_reported_not_fatal(tmp_path):
+    path = tmp_path / "court.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerow(_flatten(VALID[0]))
+    path.write_bytes(path.read_bytes().replace(VALID[0]["court_name"].encode(), VALID[0]["court_name"].encode("gbk")))
+    [problem] = read_events_file(path).problems
+    assert (problem.line, problem.field) == (2, "(line)")
+    assert problem.reason == "the court_name cell is not valid UTF-8; save the file as UTF-8"
+
+
+def test_nul_in_text_and_invisible_unknown_field_names_are_refused_on_one_line():
+    record = copy.deepcopy(VALID[0])
+    record["court_name"] = "北京\x00法院"
+    record["\n"] = 1
+    with pytest.raises(EventValidationError) as info:
+        parse_event(record, family="court")
+    named = dict(info.value.problems)
+    assert named["court_name"].startswith("contains the NUL character")
+    assert named["'\\n'"] == "unknown field"
