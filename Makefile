@@ -7,7 +7,7 @@ HUB    := $(VENV)/bin/hub
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit lint compose-check up down status clean
+.PHONY: install demo test test-reliability test-unit lint bench bench-quick compose-check up down status clean
 
 install: $(STAMP)
 
@@ -31,6 +31,31 @@ test: install lint
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$was_up = 0 ]; then $(HUB) dev down; fi; \
 	exit $$rc
+
+# Fault injection (SIGKILL of every service, broker and database restarts, bad input): only the tests
+# marked `reliability`, which `make test` and plain `pytest` leave out. The stack is handled as by `test`.
+test-reliability: install
+	@if $(HUB) dev status --quiet 2>/dev/null; then was_up=1; else was_up=0; fi; \
+	$(HUB) dev up || exit $$?; \
+	$(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS); rc=$$?; \
+	if [ $$was_up = 0 ]; then $(HUB) dev down; fi; \
+	exit $$rc
+
+# Benchmarks (not part of `make test`): one table, and bench/results/latest.json. Like `make test`, they
+# start the stack if it is down and stop it afterwards; a stack that was up is left up.
+define run_bench
+	@if $(HUB) dev status --quiet 2>/dev/null; then was_up=1; else was_up=0; fi; \
+	$(HUB) dev up || exit $$?; \
+	$(PY) -m bench.run --size $(1); rc=$$?; \
+	if [ $$was_up = 0 ]; then $(HUB) dev down; fi; \
+	exit $$rc
+endef
+
+bench: install
+	$(call run_bench,full)
+
+bench-quick: install
+	$(call run_bench,quick)
 
 test-unit: install
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,0 +1,111 @@
+"""P1 agency bootstrap: one agency service applies N court events from offset 0 into an empty database.
+
+The figure is what an operator sees: N / the wall time of `hub agency run bank --once`, from process start to
+exit. Its start-up cost (interpreter, imports, creating and migrating the database, joining the group, the
+final drain) is measured apart by the same command on an empty topic, and the service's own log gives the
+time from "consuming" to its last line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import psycopg
+
+from bench import data
+from bench.common import HUB, Namespaces, Section, Sizes, Target, hub_env, libpq_url, run_measured, say, step
+from hub.config import Settings
+from hub.topics import COURT_EVENTS
+
+AGENCY = "bank"
+
+
+def _log_span(log: Path) -> tuple[float | None, dict[str, int]]:
+    """Seconds from the service's "consuming" line to its last line, and how many lines of each level."""
+    start = end = None
+    levels: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+            stamp = dt.datetime.fromisoformat(entry["timestamp"])
+        except (ValueError, KeyError):
+            continue
+        levels[entry.get("level", "?")] = levels.get(entry.get("level", "?"), 0) + 1
+        if start is None and entry.get("event") == "consuming":
+            start = stamp
+        end = stamp
+    return ((end - start).total_seconds() if start and end else None), levels
+
+
+def _applied(settings: Settings) -> tuple[int, int]:
+    """(court records the agency's stored offsets cover, distinct events it recorded as processed)."""
+    with psycopg.connect(libpq_url(settings, AGENCY)) as conn:
+        offsets = conn.execute(
+            "select coalesce(sum(next_offset), 0) from consumer_offsets where topic = %s",
+            (settings.topic(COURT_EVENTS),),
+        ).fetchone()[0]
+        processed = conn.execute("select count(*) from processed_events").fetchone()[0]
+    return int(offsets), int(processed)
+
+
+def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path, decode_rate: float | None) -> None:
+    n = sizes.p1_events
+    empty = namespaces.make("p1e")
+    settings = namespaces.make("p1")
+    with step(f"P1: simulating and publishing {n:,} court events"):
+        publish_s = data.publish(settings, data.court_events(n, seed=101), n, "P1")
+    argv = [str(HUB), "agency", "run", AGENCY, "--once"]
+    with step(f"P1: start-up overhead: `hub agency run {AGENCY} --once` on an empty topic"):
+        idle = run_measured(argv, hub_env(empty), logs / "p1-empty-run.log", 300)
+    if idle.returncode != 0:
+        raise RuntimeError(f"the empty run exited {idle.returncode}:\n{idle.tail()}")
+    with step(f"P1: `hub agency run {AGENCY} --once` over {n:,} events into an empty database"):
+        done = run_measured(argv, hub_env(settings), logs / "p1-bootstrap.log", max(300.0, n / 200))
+    if done.returncode != 0:
+        raise RuntimeError(f"the agency exited {done.returncode}:\n{done.tail()}")
+    covered, processed = _applied(settings)
+    if covered != n:
+        raise RuntimeError(f"the agency's stored offsets cover {covered:,} records, expected {n:,}")
+    in_process, levels = _log_span(done.log)
+    rate = n / done.seconds
+    steady = n / (done.seconds - idle.seconds) if done.seconds > idle.seconds else None
+    section.details.update(
+        {
+            "agency": AGENCY,
+            "events": n,
+            "publish_s": publish_s,
+            "wall_s": done.seconds,
+            "startup_wall_s": idle.seconds,
+            "startup_peak_rss_kb": idle.peak_kb,
+            "consuming_to_exit_s": in_process,
+            "rate_wall": rate,
+            "rate_excluding_startup": steady,
+            "rate_consuming_to_exit": n / in_process if in_process else None,
+            "processed_events": processed,
+            "log_lines_by_level": levels,
+            "batch_size": settings.batch_size,
+        }
+    )
+    say(f"P1: {n:,} events in {done.seconds:.1f}s ({rate:,.0f}/s); start-up alone {idle.seconds:.1f}s")
+    section.add(
+        "rate",
+        f"P1 agency bootstrap ({AGENCY}, {n:,} events)",
+        rate,
+        "events/s",
+        Target(">=", 20_000),
+        rss_kb=done.peak_kb,
+        note=f"wall {done.seconds:.1f}s incl. start-up {idle.seconds:.1f}s"
+        + (f"; excl. start-up {steady:,.0f}/s" if steady else ""),
+    )
+    section.add(
+        "ratio",
+        "P1 / consume-and-decode",
+        rate / decode_rate if decode_rate else None,
+        "ratio",
+        Target(">=", 0.5),
+        note="" if decode_rate else "no consume-and-decode figure in this run",
+    )
