@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         description='JSON list, e.g. [{"agency": "bank", "measure": "LOAN_RESTRICTED", "legal_basis": "...", '
         '"days": 365}]; none by default.',
     )
-    batch_size: int = Field(default=500, ge=1, le=100_000, description="Records per consumer batch/transaction.")
+    batch_size: int = Field(default=2000, ge=1, le=100_000, description="Records per consumer batch/transaction.")
     correction_request_days: int = Field(default=10, ge=0, description="Days a debtor has to apply for correction.")
     review_days: int = Field(default=3, ge=0, description="Days a court has to decide a correction application.")
     revoke_days: int = Field(default=3, ge=0, description="Days to revoke after a correction is upheld.")

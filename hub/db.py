@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from hub.config import Settings
@@ -38,3 +40,19 @@ def drop_database(settings: Settings, service: str) -> None:
 def engine_for(settings: Settings, service: str, **kwargs) -> Engine:
     url = ensure_database(settings, service)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """COPY rows into a table inside the connection's transaction: the fast way to write a batch."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def scratch_table(conn: Connection, name: str, columns: str) -> None:
+    """A per-session temporary table emptied at every commit, for COPY-then-merge statements."""
+    made = conn.connection.info.setdefault("scratch_tables", set())
+    if name not in made:
+        conn.exec_driver_sql(f"create temp table if not exists {name} ({columns}) on commit delete rows")
+        made.add(name)

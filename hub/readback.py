@@ -69,43 +69,59 @@ def read_range(
     end: dict[int, int] | None = None,
     idle_timeout: float = 30.0,
 ) -> Iterator[Record]:
-    """Yield records from `start` (default: the beginning) up to `end` (default: the ends now)."""
-    client = _probe(settings)
+    """Yield records of one topic from `start` (default: the beginning) up to `end` (default: the ends now)."""
+    end = end if end is not None else end_offsets(settings, topic)
+    start = start or {}
+    yield from read_ranges(settings, {(topic, p): (start.get(p, 0), e) for p, e in end.items()}, idle_timeout)
+
+
+def read_ranges(
+    settings: Settings,
+    ranges: dict[tuple[str, int], tuple[int, int]],
+    idle_timeout: float = 30.0,
+    client: Consumer | None = None,
+) -> Iterator[Record]:
+    """Yield the records of several topic-partitions, each from its start up to its end, with one consumer
+    (a given one is reused and left open: setting one up costs a round of broker requests).
+
+    Records of one partition come in offset order; partitions interleave.
+    """
+    pending = {tp: end for tp, (begin, end) in ranges.items() if begin < end}
+    if not pending:
+        return
+    own = client is None
+    client = client or _probe(settings)
     try:
-        end = end if end is not None else end_offsets(settings, topic, client)
-        start = start or {}
-        pending = {p: e for p, e in end.items() if start.get(p, 0) < e}
-        if not pending:
-            return
-        client.assign([TopicPartition(topic, p, start.get(p, OFFSET_BEGINNING)) for p in pending])
+        client.assign([TopicPartition(t, p, ranges[(t, p)][0] or OFFSET_BEGINNING) for t, p in pending])
         last_progress = time.monotonic()
         while pending:
-            batch = client.consume(num_messages=2000, timeout=0.5)
+            batch = client.consume(num_messages=5000, timeout=0.05)
             if batch:
                 last_progress = time.monotonic()
             for message in batch:
                 if message.error():
                     raise KafkaException(message.error())
-                partition = message.partition()
-                if partition not in pending or message.offset() >= pending[partition]:
+                key = (message.topic(), message.partition())
+                end = pending.get(key)
+                if end is None or message.offset() >= end:
                     continue
-                ts = message.timestamp()[1]
                 yield Record(
-                    topic,
-                    partition,
+                    key[0],
+                    key[1],
                     message.offset(),
-                    ts,
+                    message.timestamp()[1],
                     message.key(),
                     message.value(),
                     tuple(message.headers() or ()),
                 )
-                if message.offset() >= pending[partition] - 1:
-                    del pending[partition]
+                if message.offset() >= end - 1:
+                    del pending[key]
             if not batch:
-                for tp in client.position([TopicPartition(topic, p) for p in list(pending)]):
-                    if tp.offset >= pending[tp.partition]:
-                        del pending[tp.partition]
+                for tp in client.position([TopicPartition(t, p) for t, p in pending]):
+                    if tp.offset >= pending[(tp.topic, tp.partition)]:
+                        del pending[(tp.topic, tp.partition)]
                 if pending and time.monotonic() - last_progress > idle_timeout:
-                    raise TimeoutError(f"{topic}: no records for {idle_timeout:.0f}s before the end offsets {pending}")
+                    raise TimeoutError(f"no records for {idle_timeout:.0f}s before the end offsets: {sorted(pending)}")
     finally:
-        client.close()
+        if own:
+            client.close()

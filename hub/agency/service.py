@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import Connection, Engine
 
-from consumers import load_policy
 from hub.agency import store
 from hub.codec import Codec, default_codec, event_headers
 from hub.config import Settings
 from hub.db import engine_for
-from hub.domain.events import FeedbackEvent, InterceptionRecorded
-from hub.domain.ids import IdNumberError, validate_any_id
+from hub.domain.events import FeedbackEvent
 from hub.domain.sanctions import AgencyPolicy, decide, expire
 from hub.engine import Delivered, OutboxMessage
-from hub.engine import outbox as outbox_table
 from hub.log import get_logger
 from hub.migrations import upgrade
 from hub.topics import COURT_EVENTS, feedback_topic
@@ -93,76 +87,3 @@ class AgencyHandler:
                 self.log.info("retention ended", entry_id=entry.entry_id, subject_id=entry.subject_id)
         store.save(conn, ended)
         return out
-
-
-class CheckError(ValueError):
-    """The question itself is wrong (an invalid ID number, a measure this agency does not have)."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    decision: Literal["ALLOWED", "BLOCKED"]
-    subject: str
-    measure: str
-    entries: list[str]
-    interception_id: str | None = None
-
-    def as_dict(self) -> dict:
-        return {"decision": self.decision, "subject": self.subject, "measure": self.measure, "entries": self.entries}
-
-
-def normalise_subject(subject: str) -> str:
-    try:
-        return validate_any_id(subject)
-    except IdNumberError as exc:
-        raise CheckError(f"subject {subject!r} is {exc}") from None
-
-
-class InterceptionChecker:
-    """Automatic interception for systems that embed the list: a loan desk, a ticket office.
-
-    `check()` answers from the agency's own database; when it blocks, an InterceptionRecorded feedback is
-    written to the outbox in the same transaction, and the agency's relay publishes it.
-    """
-
-    def __init__(self, settings: Settings, agency: str, db: Engine | None = None, codec: Codec | None = None):
-        self.settings = settings
-        self.policy = load_policy(agency, settings)
-        self.db = db or open_database(settings, agency)
-        self.handler = AgencyHandler(settings, self.policy, codec)
-
-    def check(self, subject: str, measure: str, channel: str = "api") -> CheckResult:
-        subject = normalise_subject(subject)
-        if measure not in self.policy.measures:
-            raise CheckError(
-                f"{measure!r} is not a measure of {self.policy.name}; measures: {', '.join(self.policy.measures)}"
-            )
-        now = dt.datetime.now(dt.UTC)
-        with self.db.begin() as conn:
-            entries = store.blocking_entries(conn, subject, measure, now)
-            if not entries:
-                return CheckResult("ALLOWED", subject, measure, [])
-            first = store.load(conn, entries[:1])[entries[0]]
-            event = InterceptionRecorded(
-                event_id=str(uuid.uuid4()),
-                occurred_at=now,
-                agency=self.policy.name,
-                entry_id=entries[0],
-                court_event_id=None,
-                debtor_id=first.debtor_id,
-                subject_id=subject,
-                measures=[measure],
-                measure=measure,
-                channel=channel,
-                entry_ids=entries,
-            )
-            outbox_table.add(conn, [self.handler.message(event)])
-        return CheckResult("BLOCKED", subject, measure, entries, event.event_id)
-
-    def deliver_pending(self, timeout: float = 30.0) -> bool:
-        """Publish recorded interceptions now (a one-off process cannot wait for the service's relay)."""
-        from hub.clients import idempotent_producer
-        from hub.engine import OutboxRelay
-
-        producer = idempotent_producer(self.settings, **{"message.timeout.ms": int(timeout * 1000)})
-        return OutboxRelay(self.db, producer, self.policy.name).drain(timeout)

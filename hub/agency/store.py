@@ -11,7 +11,19 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
 
+from hub.db import copy_rows, scratch_table
 from hub.domain.sanctions import EntrySanction, Status
+
+# Writers hold it shared while they take change numbers; a reader holding it alone knows every change
+# numbered so far is committed (sequence numbers are handed out before commit, not in commit order).
+CHANGES_LOCK = 0x6875_6232
+
+
+def committed_changes(conn: Connection) -> int:
+    """The highest change number below which every change is committed and visible."""
+    conn.execute(text("select pg_advisory_xact_lock(:key)"), {"key": CHANGES_LOCK})
+    return conn.execute(text("select coalesce(max(change_seq), 0) from entries")).scalar_one()
+
 
 _COLUMNS = (
     "entry_id, debtor_id, subject_id, measures, status, included_event_id, closing_event_id, retained, retain_until"
@@ -52,49 +64,51 @@ def due_retentions(conn: Connection, now: dt.datetime) -> list[EntrySanction]:
 
 
 def save(conn: Connection, entries: Iterable[EntrySanction]) -> None:
+    """Upsert the changed entries and rewrite their restrictions: COPY, then one merge."""
     changed = list(entries)
     if not changed:
         return
+    conn.execute(text("select pg_advisory_xact_lock_shared(:key)"), {"key": CHANGES_LOCK})
+    scratch_table(
+        conn,
+        "changed_entries",
+        "entry_id text, debtor_id text, subject_id text, measures text, status text, included_event_id text, "
+        "closing_event_id text, retained text, retain_until timestamptz",
+    )
+    copy_rows(
+        conn,
+        "changed_entries",
+        _COLUMNS.split(", "),
+        (
+            (
+                e.entry_id,
+                e.debtor_id,
+                e.subject_id,
+                ",".join(e.measures),
+                e.status.value,
+                e.included_event_id,
+                e.closing_event_id,
+                ",".join(e.retained),
+                e.retain_until,
+            )
+            for e in changed
+        ),
+    )
     conn.execute(
         text(
-            f"insert into entries ({_COLUMNS}) values (:entry_id, :debtor_id, :subject_id, :measures, :status, "
-            ":included_event_id, :closing_event_id, :retained, :retain_until) "
-            "on conflict (entry_id) do update set debtor_id = excluded.debtor_id, subject_id = excluded.subject_id, "
-            "measures = excluded.measures, status = excluded.status, included_event_id = excluded.included_event_id, "
-            "closing_event_id = excluded.closing_event_id, retained = excluded.retained, "
-            "retain_until = excluded.retain_until, updated_at = now()"
-        ),
-        [
-            {
-                "entry_id": e.entry_id,
-                "debtor_id": e.debtor_id,
-                "subject_id": e.subject_id,
-                "measures": list(e.measures),
-                "status": e.status.value,
-                "included_event_id": e.included_event_id,
-                "closing_event_id": e.closing_event_id,
-                "retained": list(e.retained),
-                "retain_until": e.retain_until,
-            }
-            for e in changed
-        ],
+            f"insert into entries ({_COLUMNS}) select entry_id, debtor_id, subject_id, "
+            "coalesce(string_to_array(nullif(measures, ''), ','), '{}'), status, included_event_id, "
+            "closing_event_id, coalesce(string_to_array(nullif(retained, ''), ','), '{}'), retain_until "
+            "from changed_entries on conflict (entry_id) do update set debtor_id = excluded.debtor_id, "
+            "subject_id = excluded.subject_id, measures = excluded.measures, status = excluded.status, "
+            "included_event_id = excluded.included_event_id, closing_event_id = excluded.closing_event_id, "
+            "retained = excluded.retained, retain_until = excluded.retain_until, updated_at = now(), "
+            "change_seq = nextval('entry_changes')"
+        )
     )
     conn.execute(text("delete from restrictions where entry_id = any(:ids)"), {"ids": [e.entry_id for e in changed]})
     rows = [(s, m, e.entry_id, until) for e in changed for s, m, until in e.restrictions()]
-    if rows:
-        conn.execute(
-            text(
-                "insert into restrictions (subject_id, measure, entry_id, until) "
-                "select * from unnest(cast(:subjects as text[]), cast(:measures as text[]), "
-                "cast(:entries as text[]), cast(:untils as timestamptz[]))"
-            ),
-            {
-                "subjects": [r[0] for r in rows],
-                "measures": [r[1] for r in rows],
-                "entries": [r[2] for r in rows],
-                "untils": [r[3] for r in rows],
-            },
-        )
+    copy_rows(conn, "restrictions", ("subject_id", "measure", "entry_id", "until"), rows)
 
 
 def blocking_entries(conn: Connection, subject: str, measure: str, now: dt.datetime) -> list[str]:

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 import typer
 
 from consumers import UnknownAgencyError, load_policy
-from hub.agency.service import AgencyHandler, CheckError, InterceptionChecker, open_database
+from hub.agency.check import CheckError, InterceptionChecker
+from hub.agency.service import AgencyHandler, open_database
 from hub.cli.common import MetricsPort, Once, console, err_console, settings
 from hub.codec import default_codec
 from hub.engine import ConsumerEngine
@@ -48,7 +49,7 @@ def check(
     """ALLOWED or BLOCKED (with the blocking entries), from the agency's own records; a block is recorded."""
     cfg = settings()
     try:
-        checker = InterceptionChecker(cfg, name)
+        checker = InterceptionChecker(cfg, name, cached=False)
         result = checker.check(subject, measure, channel)
     except (CheckError, UnknownAgencyError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")

@@ -40,6 +40,8 @@ def replay(
         return
     console.print(f"as of {result['as_of']}, as known at {result['known_at']}")
     console.print(f"read {history.records} records ({history.undecodable} undecodable)")
+    if history.clashes:
+        console.print(f"[yellow]{history.clashes} entry ids appear for more than one debtor; the first is shown[/]")
     states: dict[str, int] = {}
     for entry in result["entries"].values():
         states[entry["state"]] = states.get(entry["state"], 0) + 1

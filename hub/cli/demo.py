@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hub.agency.service import InterceptionChecker
+from hub.agency.check import InterceptionChecker
 from hub.audit.verify import verify
 from hub.cli.common import console, err_console, settings
 from hub.domain.events import parse_event
@@ -125,8 +125,8 @@ def _checks(cfg, events: list[dict]) -> None:
     listed = next(d for d in persons if all(t == "Included" for t in last[d].values()))
     paid = next(d for d in persons if list(last[d].values()) == ["Shielded"] and d not in reps.values())
     org = next(d for d in last if kinds[d] == "ORG" and all(t == "Included" for t in last[d].values()))
-    transport = InterceptionChecker(cfg, "transport")
-    bank = InterceptionChecker(cfg, "bank")
+    transport = InterceptionChecker(cfg, "transport", cached=False)
+    bank = InterceptionChecker(cfg, "bank", cached=False)
     for label, checker, subject, measure in [
         ("listed person, flight", transport, listed, "AIR_TRAVEL_RESTRICTED"),
         ("person who paid (entry shielded), train", transport, paid, "HIGH_SPEED_RAIL_RESTRICTED"),

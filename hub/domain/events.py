@@ -56,6 +56,9 @@ MEASURES: tuple[str, ...] = Measure.__args__  # type: ignore[attr-defined]
 PERFORMANCE_REASONS = frozenset({"FULL_PERFORMANCE", "SETTLEMENT_PERFORMED"})
 
 
+YEARS = (1949, 2199)
+
+
 def _aware_time(value: Any) -> dt.datetime:
     if isinstance(value, str):
         try:
@@ -66,6 +69,9 @@ def _aware_time(value: Any) -> dt.datetime:
         raise ValueError("expected an ISO-8601 date-time string")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("time has no UTC offset; write it like 2026-01-20T10:00:00+08:00")
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        # Deadlines and listing periods are counted from these times: far-off years would overflow them.
+        raise ValueError(f"year {value.year} is outside {YEARS[0]}-{YEARS[1]}")
     return value
 
 
@@ -99,10 +105,19 @@ def _any_id(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _no_nul(value: str) -> str:
+    # Every service stores text in PostgreSQL, which cannot hold U+0000: such an event would stop them all.
+    if "\x00" in value:
+        raise ValueError("contains the NUL character (U+0000), which no text may hold")
+    return value
+
+
 AwareTime = Annotated[dt.datetime, BeforeValidator(_aware_time)]
 EventId = Annotated[str, BeforeValidator(_event_id)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_no_nul)]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)
+]
 CourtCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")]
 AgencyName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 ResidentId = Annotated[str, AfterValidator(_resident_id)]
@@ -280,13 +295,18 @@ class EventValidationError(ValueError):
         super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
 
 
+def _field_name(name: str) -> str:
+    """An unknown field's name comes from the input: quoted when blank or invisible, so a message stays one line."""
+    return name if name and name.isprintable() and name.strip() == name else repr(name)
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += ("." if path else "") + part
+            path += ("." if path else "") + _field_name(part)
     return path or "(record)"
 
 

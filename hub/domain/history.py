@@ -74,15 +74,17 @@ def entry_states(court: Iterable[Recorded], as_of: dt.datetime, known_at: dt.dat
     return entries
 
 
-def agency_sanctions(
+def sanction_supports(
     feedback: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime
-) -> dict[str, dict[str, list[str]]]:
-    """What each agency reported it enforced at (as_of, known_at): {agency: {subject: [measures]}}."""
+) -> set[tuple[str, str, str]]:
+    """(agency, subject, measure) that some entry's feedback kept in force at (as_of, known_at).
+
+    Folded per (agency, entry), whose feedback shares one partition: partitions can be replayed apart.
+    """
     supports: dict[tuple[str, str], dict[str, tuple[str, dt.datetime | None]]] = {}
     for r in _visible(first_records(feedback), as_of, known_at):
         event: FeedbackEvent = r.event  # type: ignore[assignment]
-        key = (event.agency, event.entry_id)
-        held = supports.setdefault(key, {})
+        held = supports.setdefault((event.agency, event.entry_id), {})
         if event.event_type == "SanctionApplied":
             for m in event.measures:
                 held[m] = (event.subject_id, None)
@@ -92,12 +94,26 @@ def agency_sanctions(
         elif event.event_type == "SanctionRetained":
             for m in event.measures:
                 held[m] = (event.subject_id, event.retain_until)  # type: ignore[attr-defined]
+    return {
+        (agency, subject, measure)
+        for (agency, _entry), held in supports.items()
+        for measure, (subject, until) in held.items()
+        if until is None or until > as_of
+    }
+
+
+def by_agency(supports: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, list[str]]]:
     out: dict[str, dict[str, set[str]]] = {}
-    for (agency, _entry), held in supports.items():
-        for measure, (subject, until) in held.items():
-            if until is None or until > as_of:
-                out.setdefault(agency, {}).setdefault(subject, set()).add(measure)
+    for agency, subject, measure in supports:
+        out.setdefault(agency, {}).setdefault(subject, set()).add(measure)
     return {a: {s: sorted(m) for s, m in sorted(subjects.items())} for a, subjects in sorted(out.items())}
+
+
+def agency_sanctions(
+    feedback: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime
+) -> dict[str, dict[str, list[str]]]:
+    """What each agency reported it enforced at (as_of, known_at): {agency: {subject: [measures]}}."""
+    return by_agency(sanction_supports(feedback, as_of, known_at))
 
 
 def canonical_json(value: Any) -> str:

@@ -89,6 +89,7 @@ def validate_uscc(value: str) -> str:
     return code
 
 
+@lru_cache(maxsize=1 << 18)
 def validate_any_id(value: str) -> str:
     """A subject or debtor may be a person or an organisation: either identifier, checked."""
     try:

@@ -116,8 +116,9 @@ def feedback_id(agency: str, court_event_id: str, kind: str, measures: Iterable[
 
 
 def _feedback(cls, policy: AgencyPolicy, entry: EntrySanction, court_event_id: str, measures, now, cause="", **extra):
+    """Built from already validated inputs, so the model is constructed without validating again."""
     measures = tuple(measures)
-    return cls(
+    return cls.model_construct(
         event_id=feedback_id(policy.name, court_event_id, cls.__name__, measures, cause),
         occurred_at=now,
         agency=policy.name,

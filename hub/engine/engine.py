@@ -11,11 +11,13 @@ partition during a rebalance never apply the same record twice.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
@@ -26,6 +28,7 @@ from hub.clients import consumer as make_consumer
 from hub.clients import idempotent_producer
 from hub.codec import Codec, CodecError
 from hub.config import Settings
+from hub.db import copy_rows, scratch_table
 from hub.domain.events import Event, EventValidationError
 from hub.engine import metrics, outbox
 from hub.engine.outbox import OutboxMessage, OutboxRelay
@@ -43,6 +46,89 @@ class Delivered:
     offset: int
     timestamp: dt.datetime
     key: bytes | None
+
+
+@dataclass
+class _Batch:
+    records: list[Message] = field(default_factory=list)  # everything consumed: offsets advance past all
+    delivered: list[Delivered] = field(default_factory=list)
+    dead: list[tuple[Message, str, str]] = field(default_factory=list)  # (record, error kind, reason)
+
+
+class _Fetcher(threading.Thread):
+    """Consumes and decodes the next batch while the engine's thread writes the current one.
+
+    Decoding is CPU work and a transaction is mostly waiting for PostgreSQL (the GIL is free then), so
+    overlapping them nearly doubles throughput. Rebalance callbacks run here, inside consume(); a batch
+    prefetched for a partition that has moved on is harmless, because the transaction compares it with
+    the offsets stored in the database.
+    """
+
+    def __init__(self, engine: ConsumerEngine, consumer: Consumer):
+        super().__init__(name=f"fetch-{engine.service}", daemon=True)
+        self.engine = engine
+        self.consumer = consumer
+        self.ready: queue.Queue[_Batch] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self._halt = threading.Event()
+        self._idle = threading.Event()
+        self._commits: dict[tuple[str, int], int] = {}
+        self._commits_lock = threading.Lock()
+        self._last_lag = 0.0
+
+    def commit_later(self, offsets: dict[tuple[str, int], int]) -> None:
+        """The Python consumer is not to be used from two threads at once: commits go through this one."""
+        with self._commits_lock:
+            self._commits.update(offsets)
+
+    def _housekeeping(self) -> None:
+        with self._commits_lock:
+            commits, self._commits = self._commits, {}
+        if commits:
+            try:
+                offsets = [TopicPartition(t, p, o) for (t, p), o in commits.items()]
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            except Exception as exc:  # a revoked partition, a coordinator moving: never fatal here
+                self.engine.log.debug("informational offset commit skipped", error=str(exc))
+        if self.engine.metrics_port and time.monotonic() - self._last_lag >= 5.0:
+            self._last_lag = time.monotonic()
+            self.engine.report_lag(self.consumer)
+
+    def run(self) -> None:
+        try:
+            while not self._halt.is_set():
+                self._housekeeping()
+                messages = self.consumer.consume(num_messages=self.engine.settings.batch_size, timeout=0.05)
+                batch = self.engine.prepare(messages) if messages else None
+                if batch is None:
+                    self._idle.set()
+                    continue
+                self._idle.clear()
+                while not self._halt.is_set():
+                    try:
+                        self.ready.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # handed to the engine's thread, which stops the service with it
+            self.error = exc
+            self._idle.set()
+
+    def next(self, timeout: float) -> _Batch | None:
+        if self.error is not None:
+            raise EngineError(f"consuming failed: {self.error}") from self.error
+        try:
+            return self.ready.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def idle(self) -> bool:
+        """Nothing prepared and the last consume found nothing."""
+        return self._idle.is_set() and self.ready.empty()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
 
 
 class Handler(Protocol):
@@ -81,6 +167,17 @@ def _by_topic(partitions: list[TopicPartition], with_offsets: bool) -> dict[str,
     return {topic: " ".join(items) for topic, items in out.items()}
 
 
+def _text(value: str | bytes) -> str:
+    """Header text for the outbox (JSON in PostgreSQL), from whatever bytes a poison record carried.
+
+    Bytes that are not UTF-8 become U+FFFD, and so does NUL, which PostgreSQL's JSON cannot hold: one such
+    byte would otherwise fail every retry of the batch and stop the service for good.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value.replace("\x00", "\ufffd")
+
+
 def _utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
@@ -110,10 +207,9 @@ class ConsumerEngine:
         self.dead_letter_topic = settings.topic(DEAD_LETTER)
         self.log = get_logger("hub.engine").bind(service=self.service)
         self.stopping = False
-        self.consumer: Consumer | None = None
         self.relay = OutboxRelay(db, idempotent_producer(settings), self.service)
         self._last_tick = 0.0
-        self._last_lag = 0.0
+        self.fetcher: _Fetcher | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -129,22 +225,24 @@ class ConsumerEngine:
         if self.metrics_port:
             metrics.serve(self.metrics_port)
         consumer = make_consumer(self.settings, f"{self.settings.namespace}hub-{self.service}")
-        self.consumer = consumer
         subscription = self.handler.subscription()
         targets = self._end_offsets(consumer, subscription) if self.once else None
         consumer.subscribe(subscription, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        fetcher = self.fetcher = _Fetcher(self, consumer)
         self.relay.start()
+        fetcher.start()
         self.log.info("consuming", topics=subscription, once=self.once, batch_size=self.settings.batch_size)
         try:
             while not self.stopping:
-                messages = consumer.consume(num_messages=self.settings.batch_size, timeout=0.5)
-                if messages:
-                    self._with_db_retry(lambda msgs=messages: self._process(msgs))
+                batch = fetcher.next(timeout=0.5)
+                if batch is not None:
+                    self._with_db_retry(lambda b=batch: self._process(b))
                 self._periodic()
-                if targets is not None and not messages and self._reached(targets):
+                if targets is not None and batch is None and fetcher.idle() and self._reached(targets):
                     break
             self._with_db_retry(lambda: self._tick(final=True))
         finally:
+            fetcher.stop()
             self.relay.stop()
             consumer.close()
         if not self.relay.drain(timeout=150.0):
@@ -174,26 +272,52 @@ class ConsumerEngine:
 
     # -- one batch, one transaction ----------------------------------------------------------------
 
-    def _process(self, messages: list[Message]) -> None:
-        records = []
-        for message in messages:
-            error = message.error()
+    def prepare(self, messages: list[Message]) -> _Batch | None:
+        """The CPU half of a batch (decoding, validating), done while the previous batch is written."""
+        batch = _Batch()
+        for m in messages:
+            error = m.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     self.log.warning("consumer error", error=error.str())
                 continue
-            records.append(message)
-        if not records:
-            return
+            batch.records.append(m)
+            try:
+                event = self.codec.decode_event(m.value(), family=self.handler.family(m.topic()))
+            except (CodecError, EventValidationError) as exc:
+                batch.dead.append((m, "decode" if isinstance(exc, CodecError) else "validation", str(exc)))
+                continue
+            item = Delivered(event, m.topic(), m.partition(), m.offset(), _utc(m.timestamp()[1]), m.key())
+            refused = self.handler.check(item)
+            if refused:
+                batch.dead.append((m, "validation", refused))
+                continue
+            batch.delivered.append(item)
+        return batch if batch.records else None
+
+    def _process(self, batch: _Batch) -> None:
+        """The database half: one transaction for effects, processed ids, outbox and offsets."""
         now = self.clock()
+        records = batch.records
         with self.db.begin() as conn:
-            fresh = self._claim(conn, records)
-            delivered, dead = self._decode(fresh)
+            stored = self._claim(conn, records)
+            delivered = [d for d in batch.delivered if d.offset >= stored[(d.topic, d.partition)]]
+            dead = [x for x in batch.dead if x[0].offset() >= stored[(x[0].topic(), x[0].partition())]]
             new = self._first_time(conn, delivered)
             out = self.handler.apply(conn, new, now) if new else []
-            out.extend(dead)
+            out.extend(self._dead_letter(m, kind, reason) for m, kind, reason in dead)
             outbox.add(conn, out)
             self._advance(conn, records)
+        for m, kind, reason in dead:
+            self.log.warning(
+                "record sent to the dead-letter topic",
+                topic=m.topic(),
+                partition=m.partition(),
+                offset=m.offset(),
+                error_kind=kind,
+                reason=reason,
+            )
+            metrics.DEAD_LETTERED.labels(self.service, m.topic()).inc()
         for topic in {m.topic() for m in records}:
             metrics.RECORDS_CONSUMED.labels(self.service, topic).inc(sum(1 for m in records if m.topic() == topic))
         metrics.EFFECTS_APPLIED.labels(self.service).inc(len(new))
@@ -211,8 +335,8 @@ class ConsumerEngine:
         )
         self._commit_to_kafka(records)
 
-    def _claim(self, conn: Connection, records: list[Message]) -> list[Message]:
-        """Lock this batch's partitions' stored offsets and drop what was already applied."""
+    def _claim(self, conn: Connection, records: list[Message]) -> dict[tuple[str, int], int]:
+        """Lock this batch's partitions' stored offsets: records before them were already applied."""
         first: dict[tuple[str, int], int] = {}
         for m in records:
             first.setdefault((m.topic(), m.partition()), m.offset())
@@ -233,43 +357,16 @@ class ConsumerEngine:
             {"topics": [k[0] for k in first], "parts": [k[1] for k in first]},
         ).all()
         stored = {(r.topic, r.partition): r.next_offset for r in rows}
-        fresh = [m for m in records if m.offset() >= stored[(m.topic(), m.partition())]]
-        if len(fresh) < len(records):
-            self.log.info("records already applied by this service skipped", skipped=len(records) - len(fresh))
-        return fresh
-
-    def _decode(self, records: list[Message]) -> tuple[list[Delivered], list[OutboxMessage]]:
-        delivered: list[Delivered] = []
-        dead: list[OutboxMessage] = []
-        for m in records:
-            try:
-                event = self.codec.decode_event(m.value(), family=self.handler.family(m.topic()))
-            except (CodecError, EventValidationError) as exc:
-                kind = "decode" if isinstance(exc, CodecError) else "validation"
-                dead.append(self._dead_letter(m, kind, str(exc)))
-                continue
-            item = Delivered(event, m.topic(), m.partition(), m.offset(), _utc(m.timestamp()[1]), m.key())
-            refused = self.handler.check(item)
-            if refused:
-                dead.append(self._dead_letter(m, "validation", refused))
-                continue
-            delivered.append(item)
-        return delivered, dead
+        skipped = sum(1 for m in records if m.offset() < stored[(m.topic(), m.partition())])
+        if skipped:
+            self.log.info("records already applied by this service skipped", skipped=skipped)
+        return stored
 
     def _dead_letter(self, m: Message, kind: str, reason: str) -> OutboxMessage:
-        self.log.warning(
-            "record sent to the dead-letter topic",
-            topic=m.topic(),
-            partition=m.partition(),
-            offset=m.offset(),
-            error_kind=kind,
-            reason=reason,
-        )
-        metrics.DEAD_LETTERED.labels(self.service, m.topic()).inc()
-        original = [(k, (v or b"").decode("utf-8", errors="replace")) for k, v in (m.headers() or [])]
+        original = [(_text(k), _text(v or b"")) for k, v in (m.headers() or [])]
         headers = [
             *original,
-            ("dlq-reason", reason[:2000]),
+            ("dlq-reason", _text(reason[:2000])),
             ("dlq-error-kind", kind),
             ("dlq-source-topic", m.topic()),
             ("dlq-source-partition", str(m.partition())),
@@ -282,18 +379,19 @@ class ConsumerEngine:
         """Record the event ids; only those never processed before (and once per batch) go on."""
         if not delivered:
             return []
+        scratch_table(conn, "incoming_events", 'event_id uuid, topic text, partition int, "offset" bigint, n int')
+        copy_rows(
+            conn,
+            "incoming_events",
+            ("event_id", "topic", "partition", '"offset"', "n"),
+            ((d.event.event_id, d.topic, d.partition, d.offset, n) for n, d in enumerate(delivered)),
+        )
         inserted = conn.execute(
             text(
                 'insert into processed_events (event_id, topic, partition, "offset") '
-                "select * from unnest(cast(:ids as uuid[]), cast(:topics as text[]), cast(:parts as int[]), "
-                "cast(:offs as bigint[])) on conflict do nothing returning event_id"
-            ),
-            {
-                "ids": [d.event.event_id for d in delivered],
-                "topics": [d.topic for d in delivered],
-                "parts": [d.partition for d in delivered],
-                "offs": [d.offset for d in delivered],
-            },
+                'select event_id, topic, partition, "offset" from incoming_events order by n '
+                "on conflict do nothing returning event_id"
+            )
         ).scalars()
         new_ids = {str(i) for i in inserted}
         fresh = []
@@ -328,14 +426,8 @@ class ConsumerEngine:
 
     def _commit_to_kafka(self, records: list[Message]) -> None:
         """Informational only (lag tools read it); the database holds the offsets that count."""
-        last: dict[tuple[str, int], int] = {}
-        for m in records:
-            last[(m.topic(), m.partition())] = m.offset() + 1
-        assert self.consumer is not None
-        try:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in last.items()], asynchronous=True)
-        except Exception as exc:  # a revoked partition, a coordinator moving: never fatal here
-            self.log.debug("informational offset commit skipped", error=str(exc))
+        assert self.fetcher is not None
+        self.fetcher.commit_later({(m.topic(), m.partition()): m.offset() + 1 for m in records})
 
     # -- periodic work -------------------------------------------------------------------------------
 
@@ -344,9 +436,6 @@ class ConsumerEngine:
         if now - self._last_tick >= self.tick_interval:
             self._last_tick = now
             self._with_db_retry(self._tick)
-        if self.metrics_port and now - self._last_lag >= 5.0:
-            self._last_lag = now
-            self._report_lag()
 
     def _tick(self, final: bool = False) -> None:
         with self.db.begin() as conn:
@@ -355,12 +444,11 @@ class ConsumerEngine:
         if out:
             self.relay.wake()
 
-    def _report_lag(self) -> None:
+    def report_lag(self, consumer: Consumer) -> None:
         """From the high watermarks the fetches already brought back: no extra broker round trips."""
-        assert self.consumer is not None
         try:
-            for tp in self.consumer.position(self.consumer.assignment()):
-                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            for tp in consumer.position(consumer.assignment()):
+                _low, high = consumer.get_watermark_offsets(tp, cached=True)
                 if high < 0 or tp.offset < 0:
                     continue
                 metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - tp.offset, 0))

@@ -218,3 +218,24 @@ def test_two_instances_share_the_work_without_doing_anything_twice(hub_settings,
     published = feedback_records(hub_settings, agency)
     assert {f.event_id for f in published} == {f.event_id for f in expected.feedback}
     assert_one_id_per_effect(published)
+
+
+def test_embedded_checker_answers_from_memory_follows_lifts_and_records_blocks(hub_settings):
+    from hub.agency.check import InterceptionChecker
+
+    publish(hub_settings, [court("Included", "M", 1, PERSON)])
+    assert run_agency_once(hub_settings, "transport") == 0
+    with InterceptionChecker(hub_settings, "transport", refresh=0.2, flush=0.05) as checker:
+        first = checker.check(PERSON_ID, "AIR_TRAVEL_RESTRICTED", channel="gate-7")
+        assert (first.decision, first.entries) == ("BLOCKED", ["M"])
+        assert checker.check(REP_ID, "AIR_TRAVEL_RESTRICTED").decision == "ALLOWED"
+
+        publish(hub_settings, [court("Shielded", "M", 2, PERSON)])
+        assert run_agency_once(hub_settings, "transport") == 0
+        checker.refresh()
+        assert checker.check(PERSON_ID, "AIR_TRAVEL_RESTRICTED").decision == "ALLOWED", "a lift reaches the index"
+        assert checker.deliver_pending()
+    recorded = [f for f in feedback_records(hub_settings, "transport") if f.type == "InterceptionRecorded"]
+    assert [(r.event_id, r.subject_id, r.entry_ids, r.channel, r.debtor_id) for r in recorded] == [
+        (first.interception_id, PERSON_ID, ["M"], "gate-7", PERSON_ID)
+    ]

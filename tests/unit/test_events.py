@@ -134,3 +134,8 @@ def test_event_id_must_be_a_uuid_and_is_normalised():
 def test_duplicate_grounds_rejected():
     record = {**court_sample("Included"), "grounds": ["EVADES_EXECUTION", "EVADES_EXECUTION"]}
     assert "twice" in problems(record)["grounds"]
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00+08:00", "1900-01-01T00:00:00+08:00"])
+def test_times_outside_the_plausible_years_are_rejected(when):
+    assert "outside 1949-2199" in problems({**court_sample("Revoked"), "occurred_at": when})["occurred_at"]
