@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Connection, Engine
 
 from hub.agency import store
-from hub.codec import Codec, default_codec, event_headers
+from hub.codec import CONTENT_TYPE, Codec, default_codec
 from hub.config import Settings
 from hub.db import engine_for
 from hub.domain.events import FeedbackEvent
@@ -46,7 +46,7 @@ class AgencyHandler:
         return None
 
     def message(self, event: FeedbackEvent) -> OutboxMessage:
-        headers = [(k, v.decode()) for k, v in event_headers(event)]
+        headers = [("event-type", event.event_type), ("event-id", event.event_id), ("content-type", CONTENT_TYPE)]
         return OutboxMessage(
             self.target, event.debtor_id.encode(), self.codec.encode_event(event), headers, event.event_id
         )

@@ -348,5 +348,12 @@ def parse_event(data: Any, family: str | None = None) -> Event:
 
 def event_to_record(event: Event) -> dict[str, Any]:
     """The plain dict that both the Avro schema and the JSON Lines input format describe."""
+    if isinstance(event, FeedbackEvent):
+        # Flat records, built by hand: agencies write one for every court act they answer.
+        record = {"event_id": event.event_id, "type": event.event_type}
+        for name in type(event).model_fields:
+            value = getattr(event, name)
+            record[name] = value.isoformat() if isinstance(value, dt.datetime) else value
+        return record
     record = event.model_dump(mode="json")
     return {"event_id": record.pop("event_id"), "type": record.pop("type"), **record}

@@ -44,8 +44,13 @@ class Delivered:
     topic: str
     partition: int
     offset: int
-    timestamp: dt.datetime
+    timestamp_ms: int
     key: bytes | None
+
+    @property
+    def timestamp(self) -> dt.datetime:
+        """The broker's timestamp (LogAppendTime); built on demand, as most services never need it."""
+        return dt.datetime.fromtimestamp(self.timestamp_ms / 1000, tz=dt.UTC)
 
 
 @dataclass
@@ -178,10 +183,6 @@ def _text(value: str | bytes) -> str:
     return value.replace("\x00", "\ufffd")
 
 
-def _utc(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-
-
 class ConsumerEngine:
     def __init__(
         self,
@@ -287,7 +288,7 @@ class ConsumerEngine:
             except (CodecError, EventValidationError) as exc:
                 batch.dead.append((m, "decode" if isinstance(exc, CodecError) else "validation", str(exc)))
                 continue
-            item = Delivered(event, m.topic(), m.partition(), m.offset(), _utc(m.timestamp()[1]), m.key())
+            item = Delivered(event, m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key())
             refused = self.handler.check(item)
             if refused:
                 batch.dead.append((m, "validation", refused))

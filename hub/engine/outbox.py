@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -86,8 +87,8 @@ class OutboxRelay:
             self.producer.flush(self.delivery_timeout)
             if delivered:
                 conn.execute(text("update outbox set sent_at = now() where id = any(:ids)"), {"ids": delivered})
-                for topic in {r.topic for r in rows}:
-                    count = sum(1 for r in rows if r.topic == topic and r.id in set(delivered))
+                sent = set(delivered)
+                for topic, count in Counter(r.topic for r in rows if r.id in sent).items():
                     metrics.FEEDBACK_PUBLISHED.labels(self.service, topic).inc(count)
             if errors:
                 self.failures += 1
