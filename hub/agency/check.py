@@ -3,9 +3,11 @@
 Ticket offices and loan desks ask many thousands of times a second, so an embedded checker answers
 from an in-memory index of the agency's restrictions, loaded once and refreshed from the entries that
 changed (a lift reaches it within `refresh` seconds; retentions end on time because each restriction
-carries its end). Blocks are recorded as InterceptionRecorded feedback through the agency's outbox,
-written in the background every `flush` seconds; `close()` writes what is left. The one-off CLI check
-uses `cached=False`: it reads the database directly and records the block in the same transaction.
+carries its end). Blocks are written in the background every `flush` seconds to the agency's
+`interceptions` table (`close()` writes what is left), and the agency's service turns them into
+InterceptionRecorded feedback within a second: encoding them here would cost the ticket office more than
+the check itself. The one-off CLI check uses `cached=False`: it reads the database directly, records the
+block and makes it feedback in one transaction.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from sqlalchemy import Engine, text
 from consumers import load_policy
 from hub.agency import store
 from hub.agency.service import AgencyHandler, open_database
-from hub.codec import CONTENT_TYPE, Codec, default_codec
+from hub.codec import Codec
 from hub.config import Settings
 from hub.domain.ids import IdNumberError, validate_any_id
-from hub.engine import OutboxMessage, outbox
+from hub.engine import outbox
 from hub.log import get_logger
 
 
@@ -73,8 +75,7 @@ class InterceptionChecker:
         self.settings = settings
         self.policy = load_policy(agency, settings)
         self.db = db or open_database(settings, agency)
-        self.codec = codec or default_codec()
-        self.handler = AgencyHandler(settings, self.policy, self.codec)
+        self.handler = AgencyHandler(settings, self.policy, codec)
         self.bits = {m: 1 << i for i, m in enumerate(self.policy.measures)}
         self.cached = cached
         self.log = get_logger("hub.check").bind(service=self.policy.name)
@@ -120,53 +121,23 @@ class InterceptionChecker:
             if not entries:
                 return CheckResult("ALLOWED", subject, measure, [])
             interception_id = str(uuid.uuid4())
-            self._record(conn, [(interception_id, now, subject, measure, entries, channel)])
+            at = dt.datetime.fromtimestamp(now, dt.UTC)
+            store.record_interceptions(conn, [(interception_id, at, subject, measure, channel, entries)])
+            outbox.add(conn, self.handler.forward_interceptions(conn))
         return CheckResult("BLOCKED", subject, measure, entries, interception_id)
 
     # -- recording blocks --------------------------------------------------------------------------
 
-    def _record(self, conn, blocks: list[tuple[str, float, str, str, list[str], str]]) -> None:
-        debtors = {
-            r.entry_id: r.debtor_id
-            for r in conn.execute(
-                text("select entry_id, debtor_id from entries where entry_id = any(:ids)"),
-                {"ids": list({b[4][0] for b in blocks})},
-            )
-        }
-        rows = []
-        for interception_id, at, subject, measure, entries, channel in blocks:
-            debtor_id = debtors.get(entries[0], subject)
-            # The InterceptionRecorded record, built directly: thousands a second are written on busy days.
-            record = {
-                "event_id": interception_id,
-                "type": "InterceptionRecorded",
-                "agency": self.policy.name,
-                "occurred_at": dt.datetime.fromtimestamp(at, dt.UTC).isoformat(),
-                "entry_id": entries[0],
-                "court_event_id": None,
-                "debtor_id": debtor_id,
-                "subject_id": subject,
-                "measures": [measure],
-                "measure": measure,
-                "channel": channel,
-                "entry_ids": entries,
-            }
-            headers = [
-                ("event-type", "InterceptionRecorded"),
-                ("event-id", interception_id),
-                ("content-type", CONTENT_TYPE),
-            ]
-            value = self.codec.encode("InterceptionRecorded", record)
-            rows.append(OutboxMessage(self.handler.target, debtor_id.encode(), value, headers, interception_id))
-        outbox.add(conn, rows)
-
     def flush(self) -> None:
-        """Write the blocks recorded so far to the outbox (the agency's relay publishes them)."""
+        """Write the blocks recorded so far (the agency's service makes them feedback)."""
         with self._lock:
             blocks, self._pending = self._pending, []
         if blocks:
             with self.db.begin() as conn:
-                self._record(conn, blocks)
+                store.record_interceptions(
+                    conn,
+                    ((i, dt.datetime.fromtimestamp(at, dt.UTC), s, m, c, e) for i, at, s, m, e, c in blocks),
+                )
 
     # -- the index ---------------------------------------------------------------------------------
 
@@ -249,10 +220,12 @@ class InterceptionChecker:
         self.close()
 
     def deliver_pending(self, timeout: float = 30.0) -> bool:
-        """Publish recorded interceptions now (a one-off process cannot wait for the service's relay)."""
+        """Make recorded interceptions feedback and publish them now, without waiting for the service."""
         from hub.clients import idempotent_producer
         from hub.engine import OutboxRelay
 
         self.flush()
+        with self.db.begin() as conn:
+            outbox.add(conn, self.handler.forward_interceptions(conn))
         producer = idempotent_producer(self.settings, **{"message.timeout.ms": int(timeout * 1000)})
         return OutboxRelay(self.db, producer, self.policy.name).drain(timeout)

@@ -10,7 +10,7 @@ from hub.agency import store
 from hub.codec import CONTENT_TYPE, Codec, default_codec
 from hub.config import Settings
 from hub.db import engine_for
-from hub.domain.events import FeedbackEvent
+from hub.domain.events import FeedbackEvent, InterceptionRecorded
 from hub.domain.sanctions import AgencyPolicy, decide, expire
 from hub.engine import Delivered, OutboxMessage
 from hub.log import get_logger
@@ -76,9 +76,9 @@ class AgencyHandler:
         return out
 
     def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
-        """Retentions end by themselves at `retain_until`."""
+        """Retentions end by themselves at `retain_until`; recorded interceptions become feedback."""
         ended = []
-        out = []
+        out = self.forward_interceptions(conn)
         for entry in store.due_retentions(conn, now):
             outcome = expire(self.policy, entry, now)
             if outcome is not None and outcome.entry is not None:
@@ -86,4 +86,24 @@ class AgencyHandler:
                 out.extend(self.message(f) for f in outcome.feedback)
                 self.log.info("retention ended", entry_id=entry.entry_id, subject_id=entry.subject_id)
         store.save(conn, ended)
+        return out
+
+    def forward_interceptions(self, conn: Connection) -> list[OutboxMessage]:
+        out = []
+        for r in store.take_interceptions(conn):
+            entries = r.entry_ids.split(",")
+            event = InterceptionRecorded.model_construct(
+                event_id=r.event_id,
+                occurred_at=r.occurred_at,
+                agency=self.policy.name,
+                entry_id=entries[0],
+                court_event_id=None,
+                debtor_id=r.debtor_id or r.subject_id,
+                subject_id=r.subject_id,
+                measures=[r.measure],
+                measure=r.measure,
+                channel=r.channel,
+                entry_ids=entries,
+            )
+            out.append(self.message(event))
         return out

@@ -131,3 +131,32 @@ def restrictions(conn: Connection, now: dt.datetime) -> dict[tuple[str, str], se
     for r in rows:
         out.setdefault((r.subject_id, r.measure), set()).add(r.entry_id)
     return out
+
+
+Interception = tuple[str, dt.datetime, str, str, str, list[str]]  # id, when, subject, measure, channel, entries
+
+
+def record_interceptions(conn: Connection, blocks: Iterable[Interception]) -> None:
+    """Cheap enough for a ticket office's hot path: the service turns them into feedback later."""
+    rows = [
+        (i, at, subject, measure, channel, ",".join(entries)) for i, at, subject, measure, channel, entries in blocks
+    ]
+    copy_rows(conn, "interceptions", ("event_id", "occurred_at", "subject_id", "measure", "channel", "entry_ids"), rows)
+
+
+def take_interceptions(conn: Connection, limit: int = 20_000) -> list:
+    """Claim unforwarded interceptions (oldest first) with the debtor behind their first entry."""
+    rows = conn.execute(
+        text(
+            "select i.id, i.event_id::text as event_id, i.occurred_at, i.subject_id, i.measure, i.channel, "
+            "i.entry_ids, e.debtor_id from interceptions i "
+            "left join entries e on e.entry_id = split_part(i.entry_ids, ',', 1) "
+            "where not i.forwarded order by i.id limit :limit for update of i skip locked"
+        ),
+        {"limit": limit},
+    ).all()
+    if rows:
+        conn.execute(
+            text("update interceptions set forwarded = true where id = any(:ids)"), {"ids": [r.id for r in rows]}
+        )
+    return rows

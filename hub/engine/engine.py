@@ -193,7 +193,7 @@ class ConsumerEngine:
         *,
         once: bool = False,
         metrics_port: int | None = None,
-        tick_interval: float = 5.0,
+        tick_interval: float = 1.0,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ):
         self.settings = settings

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, text
 
 from hub.codec import CONTENT_TYPE, Codec, default_codec
 from hub.config import Settings
-from hub.db import engine_for
+from hub.db import copy_rows, engine_for
 from hub.domain.events import event_to_record, parse_event
 from hub.domain.history import Recorded, canonical_json
 from hub.engine import Delivered, OutboxMessage
@@ -103,16 +103,9 @@ class LedgerHandler:
                 body=canonical_json(event_to_record(event)),
             )
             new_head = link(head, row)
-            rows.append({**row.__dict__, "prev_hash": head, "hash": new_head})
+            rows.append((*row.__dict__.values(), head, new_head))  # the fields, in column order
             head = new_head
-        conn.execute(
-            text(
-                f"insert into ledger_events ({_COLUMNS}, prev_hash, hash) values (:seq, :event_id, :topic, "
-                ":partition, :offset, :recorded_at, :family, :event_type, :entry_id, :agency, :court_event_id, "
-                ":occurred_at, :body, :prev_hash, :hash)"
-            ),
-            rows,
-        )
+        copy_rows(conn, "ledger_events", [*_COLUMNS.split(", "), "prev_hash", "hash"], rows)
         out = []
         if seq - checkpoint_seq >= self.every_rows:
             out.append(self._checkpoint(seq, head, now))

@@ -239,3 +239,15 @@ def test_embedded_checker_answers_from_memory_follows_lifts_and_records_blocks(h
     assert [(r.event_id, r.subject_id, r.entry_ids, r.channel, r.debtor_id) for r in recorded] == [
         (first.interception_id, PERSON_ID, ["M"], "gate-7", PERSON_ID)
     ]
+
+
+def test_blocks_recorded_by_an_embedded_checker_become_feedback_through_the_service(hub_settings):
+    from hub.agency.check import InterceptionChecker
+
+    publish(hub_settings, [court("Included", "K", 1, PERSON)])
+    assert run_agency_once(hub_settings, "bank") == 0
+    with InterceptionChecker(hub_settings, "bank") as checker:
+        ids = [checker.check(PERSON_ID, "LOAN_RESTRICTED", channel=f"desk-{n}").interception_id for n in range(3)]
+    assert run_agency_once(hub_settings, "bank") == 0, "the service forwards them on its next tick"
+    recorded = [f for f in feedback_records(hub_settings, "bank") if f.type == "InterceptionRecorded"]
+    assert [(r.event_id, r.channel, r.entry_ids) for r in recorded] == [(ids[n], f"desk-{n}", ["K"]) for n in range(3)]
