@@ -103,7 +103,7 @@ class _Fetcher(threading.Thread):
         try:
             while not self._halt.is_set():
                 self._housekeeping()
-                messages = self.consumer.consume(num_messages=self.engine.settings.batch_size, timeout=0.05)
+                messages = self.consumer.consume(num_messages=self.engine.settings.batch_size, timeout=0.1)
                 batch = self.engine.prepare(messages) if messages else None
                 if batch is None:
                     self._idle.set()
@@ -211,6 +211,7 @@ class ConsumerEngine:
         self.relay = OutboxRelay(db, idempotent_producer(settings), self.service)
         self._last_tick = 0.0
         self.fetcher: _Fetcher | None = None
+        self._offset_rows: set[tuple[str, int]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -341,14 +342,16 @@ class ConsumerEngine:
         first: dict[tuple[str, int], int] = {}
         for m in records:
             first.setdefault((m.topic(), m.partition()), m.offset())
-        conn.execute(
-            text(
-                "insert into consumer_offsets (topic, partition, next_offset) "
-                "select * from unnest(cast(:topics as text[]), cast(:parts as int[]), cast(:offs as bigint[])) "
-                "on conflict do nothing"
-            ),
-            {"topics": [k[0] for k in first], "parts": [k[1] for k in first], "offs": list(first.values())},
-        )
+        new = {k: v for k, v in first.items() if k not in self._offset_rows}
+        if new:
+            conn.execute(
+                text(
+                    "insert into consumer_offsets (topic, partition, next_offset) "
+                    "select * from unnest(cast(:topics as text[]), cast(:parts as int[]), cast(:offs as bigint[])) "
+                    "on conflict do nothing"
+                ),
+                {"topics": [k[0] for k in new], "parts": [k[1] for k in new], "offs": list(new.values())},
+            )
         rows = conn.execute(
             text(
                 "select topic, partition, next_offset from consumer_offsets "
@@ -358,6 +361,7 @@ class ConsumerEngine:
             {"topics": [k[0] for k in first], "parts": [k[1] for k in first]},
         ).all()
         stored = {(r.topic, r.partition): r.next_offset for r in rows}
+        self._offset_rows.update(stored)  # rows never go away: no need to insert them again
         skipped = sum(1 for m in records if m.offset() < stored[(m.topic(), m.partition())])
         if skipped:
             self.log.info("records already applied by this service skipped", skipped=skipped)
