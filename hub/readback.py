@@ -32,7 +32,17 @@ class Record:
 
 
 def _probe(settings: Settings) -> Consumer:
-    return make_consumer(settings, f"hub-readback-{uuid.uuid4()}")
+    return reader(settings)
+
+
+def reader(settings: Settings) -> Consumer:
+    """A consumer for reading history in bulk: large fetches, and no long polls that would hold up the
+    fetch of the next partition assigned."""
+    return make_consumer(
+        settings,
+        f"hub-readback-{uuid.uuid4()}",
+        **{"max.partition.fetch.bytes": 16 << 20, "fetch.max.bytes": 64 << 20, "fetch.wait.max.ms": 10},
+    )
 
 
 def watermarks(probe: Consumer, topic: str, partition: int, timeout: float = 30.0) -> tuple[int, int]:

@@ -11,7 +11,6 @@ import datetime as dt
 import gc
 import os
 import re
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,13 +20,13 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from hub.clients import admin, consumer
+from hub.clients import admin
 from hub.codec import Codec, CodecError, codec_for, default_codec
 from hub.config import Settings
 from hub.domain.events import EventValidationError
 from hub.domain.history import Recorded, by_agency, digest, entry_states, sanction_supports
 from hub.ledger.service import feedback_subscription
-from hub.readback import end_offsets, read_range, read_ranges
+from hub.readback import end_offsets, read_range, read_ranges, reader
 from hub.topics import CHECKPOINTS, COURT_EVENTS
 
 Progress = Callable[[int | None, int], None]
@@ -153,7 +152,7 @@ def _replay_share(
     """One worker's share of the partition numbers, folded partition by partition."""
     codec = codec_for(settings.schema_dir)
     gc.disable()  # a partition's history is many long-lived objects: collecting would only churn
-    client = consumer(settings, f"hub-replay-{uuid.uuid4()}")
+    client = reader(settings)
     results = {}
     try:
         for partition in partitions:  # one at a time: memory holds one partition's history, not the share's
