@@ -91,6 +91,9 @@ class Settings(BaseSettings):
         description="Static group membership (Kafka group.instance.id): a restarted instance with the same id "
         "gets its partitions back at once, without waiting for the session to time out.",
     )
+    metrics_address: str = Field(
+        default="127.0.0.1", description="Where `--metrics-port` listens (loopback; a container's own address)."
+    )
     kafka_heap: str = Field(default="768m", description="Heap of the local Kafka broker (-Xmx).")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

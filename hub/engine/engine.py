@@ -225,7 +225,7 @@ class ConsumerEngine:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.stop)
         if self.metrics_port:
-            metrics.serve(self.metrics_port)
+            metrics.serve(self.metrics_port, self.settings.metrics_address)
         consumer = make_consumer(self.settings, f"{self.settings.namespace}hub-{self.service}")
         subscription = self.handler.subscription()
         targets = self._end_offsets(consumer, subscription) if self.once else None

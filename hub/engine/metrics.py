@@ -13,5 +13,5 @@ CONSUMER_LAG = Gauge("hub_consumer_lag", "High watermark minus position", ["serv
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox records not yet delivered", ["service"])
 
 
-def serve(port: int) -> None:
-    start_http_server(port, addr="127.0.0.1")
+def serve(port: int, address: str = "127.0.0.1") -> None:
+    start_http_server(port, addr=address)
