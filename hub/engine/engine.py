@@ -10,6 +10,7 @@ partition during a rebalance never apply the same record twice.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import queue
 import re
@@ -60,6 +61,10 @@ class _Batch:
     dead: list[tuple[Message, str, str]] = field(default_factory=list)  # (record, error kind, reason)
 
 
+def _is_fatal(error: KafkaError | None) -> bool:
+    return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
+
+
 class _Fetcher(threading.Thread):
     """Consumes and decodes the next batch while the engine's thread writes the current one.
 
@@ -104,6 +109,10 @@ class _Fetcher(threading.Thread):
             while not self._halt.is_set():
                 self._housekeeping()
                 messages = self.consumer.consume(num_messages=self.engine.settings.batch_size, timeout=0.1)
+                fatal = next((m.error() for m in messages if _is_fatal(m.error())), None)
+                if fatal is not None:
+                    self._replace_consumer(fatal)
+                    continue
                 batch = self.engine.prepare(messages) if messages else None
                 if batch is None:
                     self._idle.set()
@@ -118,6 +127,16 @@ class _Fetcher(threading.Thread):
         except BaseException as exc:  # handed to the engine's thread, which stops the service with it
             self.error = exc
             self._idle.set()
+
+    def _replace_consumer(self, error: KafkaError) -> None:
+        """A fatal consumer error (a static member fenced after a broker restart) ends that consumer, not the
+        service: a new one joins the group and resumes from the offsets in the database."""
+        self.engine.log.warning("consumer failed for good; joining the group again", error=error.str())
+        with contextlib.suppress(Exception):
+            self.consumer.close()
+        self.consumer = self.engine.join()
+        with self._commits_lock:
+            self._commits.clear()
 
     def next(self, timeout: float) -> _Batch | None:
         if self.error is not None:
@@ -208,7 +227,9 @@ class ConsumerEngine:
         self.dead_letter_topic = settings.topic(DEAD_LETTER)
         self.log = get_logger("hub.engine").bind(service=self.service)
         self.stopping = False
-        self.relay = OutboxRelay(db, idempotent_producer(settings), self.service)
+        self.relay = OutboxRelay(
+            db, idempotent_producer(settings), self.service, renew=lambda: idempotent_producer(settings)
+        )
         self._last_tick = 0.0
         self.fetcher: _Fetcher | None = None
         self._offset_rows: set[tuple[str, int]] = set()
@@ -226,10 +247,9 @@ class ConsumerEngine:
             signal.signal(sig, self.stop)
         if self.metrics_port:
             metrics.serve(self.metrics_port, self.settings.metrics_address)
-        consumer = make_consumer(self.settings, f"{self.settings.namespace}hub-{self.service}")
         subscription = self.handler.subscription()
+        consumer = self.join()
         targets = self._end_offsets(consumer, subscription) if self.once else None
-        consumer.subscribe(subscription, on_assign=self._on_assign, on_revoke=self._on_revoke)
         fetcher = self.fetcher = _Fetcher(self, consumer)
         self.relay.start()
         fetcher.start()
@@ -246,7 +266,7 @@ class ConsumerEngine:
         finally:
             fetcher.stop()
             self.relay.stop()
-            consumer.close()
+            fetcher.consumer.close()
         if not self.relay.drain(timeout=150.0):
             self.log.error("outbox not fully delivered; the rows stay pending for the next run")
             return 1
@@ -254,6 +274,12 @@ class ConsumerEngine:
         return 0
 
     # -- assignment: our database, not Kafka, knows where we are -------------------------------------
+
+    def join(self) -> Consumer:
+        """A consumer in the service's group, subscribed; partitions it is given start where the database says."""
+        consumer = make_consumer(self.settings, f"{self.settings.namespace}hub-{self.service}")
+        consumer.subscribe(self.handler.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        return consumer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         stored = self._with_db_retry(lambda: self._stored_offsets({(p.topic, p.partition) for p in partitions}))

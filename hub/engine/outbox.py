@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Producer
@@ -44,10 +44,17 @@ def add(conn: Connection, messages: Iterable[OutboxMessage]) -> int:
 
 class OutboxRelay:
     def __init__(
-        self, db: Engine, producer: Producer, service: str, batch: int = 5000, delivery_timeout: float = 130.0
+        self,
+        db: Engine,
+        producer: Producer,
+        service: str,
+        batch: int = 5000,
+        delivery_timeout: float = 130.0,
+        renew: Callable[[], Producer] | None = None,
     ):
         self.db = db
         self.producer = producer
+        self.renew = renew
         self.service = service
         self.batch = batch
         self.delivery_timeout = delivery_timeout
@@ -98,6 +105,9 @@ class OutboxRelay:
                     first_error=errors[0][1].str(),
                     first_row=errors[0][0],
                 )
+                if self.renew is not None and any(err.fatal() or err.code() == KafkaError._FATAL for _, err in errors):
+                    self.log.warning("the producer failed for good; a new one takes over", error=errors[0][1].str())
+                    self.producer = self.renew()
         return len(delivered)
 
     def pending(self) -> int:

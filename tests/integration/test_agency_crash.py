@@ -117,3 +117,61 @@ def test_sigterm_finishes_cleanly_and_metrics_are_served(hub_settings):
     assert float(consumed[0].rsplit(" ", 1)[1]) == total
     expected = replay(load_policy(agency, hub_settings), events, dt.datetime.now(dt.UTC))
     assert {f.event_id for f in feedback_records(hub_settings, agency)} == {f.event_id for f in expected.feedback}
+
+
+def test_a_fenced_static_member_joins_again_and_goes_on(hub_settings, tmp_path):
+    """After a broker restart the coordinator may fence a static member for good (a fatal error in librdkafka);
+    the service must join again by itself, not sit idle while the list changes."""
+    from confluent_kafka import Consumer
+
+    agency = "bank"
+    first, second = simulated(600, seed=91), simulated(600, seed=92)
+    publish(hub_settings, first)
+    hub = str(Path(sys.executable).parent / "hub")
+    log = tmp_path / "bank.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            [hub, "agency", "run", agency],
+            env=hub_env(hub_settings, HUB_INSTANCE_ID=f"{agency}-1"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while applied_records(hub_settings, agency) < len(first) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert applied_records(hub_settings, agency) == len(first)
+
+        usurper = Consumer(
+            {
+                "bootstrap.servers": hub_settings.bootstrap(),
+                "group.id": f"{hub_settings.namespace}hub-{agency}",
+                "group.instance.id": f"{agency}-1",
+                "session.timeout.ms": hub_settings.session_timeout_ms,
+                "enable.auto.commit": False,
+            }
+        )
+        usurper.subscribe([hub_settings.topic(COURT_EVENTS)])
+        deadline = time.monotonic() + 60
+        while not usurper.assignment() and time.monotonic() < deadline:
+            usurper.poll(0.2)
+        assert usurper.assignment(), "the second member with the service's instance id never joined"
+        usurper.close()
+        deadline = time.monotonic() + 60
+        while "fenced" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "fenced" in log.read_text(errors="replace"), "the service was never told it had been fenced"
+
+        publish(hub_settings, second)
+        total = len(first) + len(second)
+        deadline = time.monotonic() + 120
+        while applied_records(hub_settings, agency) < total and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+        assert applied_records(hub_settings, agency) == total, "the fenced service stopped consuming"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
+    expected = replay(load_policy(agency, hub_settings), [*first, *second], dt.datetime.now(dt.UTC))
+    assert comparable(agency_records(hub_settings, agency)) == comparable(expected.entries)
