@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from operator import mul
 
 RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_ID_CHECK = "10X98765432"
@@ -22,8 +23,10 @@ class IdNumberError(ValueError):
 
 
 def resident_id_check_char(first17: str) -> str:
-    """GB 11643-1999: ISO 7064 MOD 11-2 over the first 17 digits."""
-    total = sum(int(c) * w for c, w in zip(first17, RESIDENT_ID_WEIGHTS, strict=True))
+    """GB 11643-1999: ISO 7064 MOD 11-2 over the first 17 digits (map: every interception check runs this)."""
+    if len(first17) != 17:
+        raise ValueError(f"17 digits expected, got {len(first17)}")
+    total = sum(map(mul, map(int, first17), RESIDENT_ID_WEIGHTS))
     return RESIDENT_ID_CHECK[total % 11]
 
 
@@ -58,7 +61,9 @@ def validate_resident_id(value: str) -> str:
 
 def uscc_check_char(first17: str) -> str:
     """GB 32100-2015: modulus 31 over the first 17 characters."""
-    total = sum(USCC_CHARSET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
+    if len(first17) != 17:
+        raise ValueError(f"17 characters expected, got {len(first17)}")
+    total = sum(map(mul, map(USCC_CHARSET.index, first17), USCC_WEIGHTS))
     return USCC_CHARSET[(31 - total % 31) % 31]
 
 
