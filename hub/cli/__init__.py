@@ -7,7 +7,7 @@ import sys
 import typer
 
 from hub.cli import agency, audit, court, demo, dev, ledger, topics
-from hub.cli.common import err_console
+from hub.cli.common import error
 from hub.codec import CodecError, SchemaCatalogueError
 from hub.config import ConfigError
 from hub.devstack.state import StackError
@@ -35,7 +35,7 @@ def main() -> None:
     try:
         app()
     except _CLEAR_ERRORS as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        error(exc)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

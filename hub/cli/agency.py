@@ -10,7 +10,7 @@ import typer
 from consumers import UnknownAgencyError, load_policy
 from hub.agency.check import CheckError, InterceptionChecker
 from hub.agency.service import AgencyHandler, open_database
-from hub.cli.common import MetricsPort, Once, console, err_console, settings
+from hub.cli.common import MetricsPort, Once, console, emit, err_console, error, settings
 from hub.codec import default_codec
 from hub.engine import ConsumerEngine
 
@@ -28,7 +28,7 @@ def run(
     try:
         policy = load_policy(name, cfg)
     except UnknownAgencyError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
     db = open_database(cfg, name)
     codec = default_codec()
@@ -52,12 +52,12 @@ def check(
         checker = InterceptionChecker(cfg, name, cached=False)
         result = checker.check(subject, measure, channel)
     except (CheckError, UnknownAgencyError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
     if result.decision == "BLOCKED" and not checker.deliver_pending(timeout=15.0):
         err_console.print("note: interception recorded; its feedback stays in the outbox until the service relays it")
     if output == "json":
-        console.print(json.dumps(result.as_dict(), ensure_ascii=False))
+        emit(json.dumps(result.as_dict(), ensure_ascii=False))
     elif result.decision == "BLOCKED":
         console.print(f"BLOCKED {result.measure} for {result.subject}: entries {', '.join(result.entries)}")
     else:

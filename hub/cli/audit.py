@@ -10,7 +10,7 @@ from rich.table import Table
 
 from hub.audit.replay import replay as run_replay
 from hub.audit.verify import verify as run_verify
-from hub.cli.common import console, err_console, parse_instant, progress_counter, settings
+from hub.cli.common import console, emit, err_console, escape, parse_instant, progress_counter, settings
 
 app = typer.Typer(help="Rebuild history from the topics and verify the services against it.", no_args_is_help=True)
 
@@ -36,12 +36,14 @@ def replay(
             progress,
         )
     if output == "json":
-        console.print(json.dumps(result, ensure_ascii=False, sort_keys=True, indent=1))
+        emit(json.dumps(result, ensure_ascii=False, sort_keys=True, indent=1))
         return
     console.print(f"as of {result['as_of']}, as known at {result['known_at']}")
     console.print(f"read {history.records} records ({history.undecodable} undecodable)")
     if history.clashes:
-        console.print(f"[yellow]{history.clashes} entry ids appear for more than one debtor; the first is shown[/]")
+        console.print(
+            f"{history.clashes} entry ids appear for more than one debtor; the first is shown", style="yellow"
+        )
     states: dict[str, int] = {}
     for entry in result["entries"].values():
         states[entry["state"]] = states.get(entry["state"], 0) + 1
@@ -66,9 +68,11 @@ def verify() -> None:
     for note in result.notes:
         console.print(note)
     for difference in result.differences:
-        err_console.print(f"[red]DIFFERENCE[/] {difference}", highlight=False)
+        err_console.print(f"[red]DIFFERENCE[/] {escape(str(difference))}", markup=True)
     if result.ok:
-        console.print("[green]audit verify: PASSED[/] (topics, ledger, hash chain, checkpoints and agencies agree)")
+        console.print(
+            "[green]audit verify: PASSED[/] (topics, ledger, hash chain, checkpoints and agencies agree)", markup=True
+        )
         return
-    err_console.print(f"[bold red]audit verify: FAILED[/] with {len(result.differences)} differences")
+    err_console.print(f"[bold red]audit verify: FAILED[/] with {len(result.differences)} differences", markup=True)
     raise typer.Exit(1)

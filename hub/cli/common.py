@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hub.config import Settings, get_settings
@@ -18,8 +20,22 @@ from hub.log import configure
 Once = Annotated[bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")]
 MetricsPort = Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Output quotes data back (case numbers, file names, reasons): never read as markup or emoji codes unless a
+# line asks for styling with markup=True, and then the data in it goes through `escape`.
+console = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+__all__ = ["console", "emit", "err_console", "error", "escape"]
+
+
+def emit(text: str) -> None:
+    """Machine-readable output (JSON, CSV) byte for byte, and without rich's rendering cost."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def error(message: object) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(message))}", markup=True)
 
 
 def parse_instant(value: str, option: str) -> dt.datetime:

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from hub.cli.common import console, err_console, progress_bar, settings
+from hub.cli.common import console, err_console, error, escape, progress_bar, settings
 from hub.domain.events import parse_event
 from hub.topics import COURT_EVENTS
 from producers.parsing import InputFileError, iter_events_file
@@ -55,12 +54,11 @@ def publish(
             else:
                 ready.append(None)  # type: ignore[arg-type]
     except InputFileError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, emoji=False)
+        error(exc)
         raise typer.Exit(EXIT_INVALID) from None
     for item in rejected:
         for problem in item.problems:
-            # Messages quote the input back: printed as they are, never read as rich markup or emoji codes.
-            err_console.print(str(problem), markup=False, emoji=False, highlight=False, soft_wrap=True)
+            err_console.print(str(problem))
     total = len(ready) + len(rejected)
     if rejected and skip_invalid is None:
         err_console.print(
@@ -91,8 +89,8 @@ def _print_report(report: PublishReport, topic: str) -> None:
     )
     if report.failures:
         for event_id, reason in report.failures[:20]:
-            err_console.print(f"[red]delivery failed[/] {event_id}: {reason}", highlight=False)
-        err_console.print(f"{len(report.failures)} deliveries failed", highlight=False)
+            err_console.print(f"[red]delivery failed[/] {event_id}: {escape(str(reason))}", markup=True)
+        err_console.print(f"{len(report.failures)} deliveries failed")
 
 
 @app.command("simulate")
@@ -115,7 +113,7 @@ def simulate_command(
 ) -> None:
     """Generate a deterministic, realistic court history with a controllable share of breaches."""
     if out is None and not do_publish:
-        err_console.print("[bold red]error:[/] give --out FILE, --publish, or both")
+        error("give --out FILE, --publish, or both")
         raise typer.Exit(2)
     result = simulate(SimulationConfig(debtors=debtors, seed=seed, start=start.date(), breach_rate=breach_rate))
     if out is not None:

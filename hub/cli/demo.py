@@ -12,7 +12,7 @@ import typer
 
 from hub.agency.check import InterceptionChecker
 from hub.audit.verify import verify
-from hub.cli.common import console, err_console, settings
+from hub.cli.common import console, err_console, escape, settings
 from hub.domain.events import parse_event
 from hub.domain.rules import RULES
 from hub.ledger.report import build_report
@@ -22,7 +22,7 @@ from producers.simulator import SimulationConfig, simulate
 
 
 def _step(text: str) -> None:
-    console.print(f"\n[bold cyan]==>[/] [bold]{text}[/]")
+    console.print(f"\n[bold cyan]==>[/] [bold]{escape(text)}[/]", markup=True)
 
 
 def _run_services(names: list[list[str]]) -> None:
@@ -91,11 +91,12 @@ def demo(
     found = {(v.rule, v.entry_id) for v in result.violations}
     injected = {(b["rule"], b["entry_id"]) for b in simulation.breaches}
     if found == injected:
-        console.print(f"  [green]the report names exactly the {len(injected)} injected breaches[/]")
+        console.print(f"  [green]the report names exactly the {len(injected)} injected breaches[/]", markup=True)
     else:
         console.print(
             f"  [yellow]report and injected breaches differ: {len(injected - found)} not reported, "
-            f"{len(found - injected)} reported but not injected (other data on this stack?)[/]"
+            f"{len(found - injected)} reported but not injected (other data on this stack?)[/]",
+            markup=True,
         )
     console.print("  full report: hub ledger report [--format json|csv]")
 
@@ -104,10 +105,10 @@ def demo(
     for note in verification.notes:
         console.print(f"  {note}")
     for difference in verification.differences:
-        err_console.print(f"  [red]DIFFERENCE[/] {difference}")
+        err_console.print(f"  [red]DIFFERENCE[/] {escape(str(difference))}", markup=True)
     if not verification.ok:
         raise typer.Exit("audit verify: FAILED")
-    console.print("  [green]audit verify: PASSED[/]")
+    console.print("  [green]audit verify: PASSED[/]", markup=True)
     console.print(f"\ndemo finished in {time.perf_counter() - began:.0f}s")
 
 
@@ -136,7 +137,9 @@ def _checks(cfg, events: list[dict]) -> None:
         result = checker.check(subject, measure, channel="demo")
         colour = "red" if result.decision == "BLOCKED" else "green"
         entries = f" by {', '.join(result.entries)}" if result.entries else ""
-        console.print(f"  {label}: [{colour}]{result.decision}[/] {measure} for {subject}{entries}")
+        console.print(
+            f"  {label}: [{colour}]{result.decision}[/] {measure} for {subject}{escape(entries)}", markup=True
+        )
     for checker in (transport, bank):
         checker.deliver_pending()
     counts = Counter(kinds.values())

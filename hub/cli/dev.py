@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hub import devstack
-from hub.cli.common import console, settings
+from hub.cli.common import console, escape, settings
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL cluster.", no_args_is_help=True)
 
@@ -37,7 +37,8 @@ def status(
     healthy = all(c.answers for c in components)
     if not quiet:
         for c in components:
-            state = "[green]answers[/]" if c.answers else "[red]DOWN[/]"
+            state = "[green]answers[/]" if c.answers else "[red]DOWN   [/]"
             where = "local" if c.managed else "external"
-            console.print(f"{c.name:<13} {state:<7}  {c.address} ({where}) {c.detail}".rstrip(), soft_wrap=True)
+            line = f"{c.name:<13} {state}  {escape(c.address)} ({where}) {escape(c.detail)}"
+            console.print(line.rstrip(), markup=True)
     raise typer.Exit(0 if healthy else 1)

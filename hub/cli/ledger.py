@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from hub.cli.common import MetricsPort, Once, console, err_console, parse_instant, settings
+from hub.cli.common import MetricsPort, Once, console, emit, error, parse_instant, settings
 from hub.codec import default_codec
 from hub.domain.rules import RULES
 from hub.engine import ConsumerEngine
@@ -45,20 +45,20 @@ def report(
 ) -> None:
     """Every breach of the Opinions' rules as of an instant, and a summary."""
     if rule is not None and rule not in RULES:
-        err_console.print(f"[bold red]error:[/] unknown rule {rule!r}; rules: {', '.join(RULES)}")
+        error(f"unknown rule {rule!r}; rules: {', '.join(RULES)}")
         raise typer.Exit(2)
     result = build_report(settings(), parse_instant(as_of, "--as-of") if as_of else None, party, rule)
     if output == "json":
-        console.print(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+        emit(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
     elif output == "csv":
-        console.print(result.as_csv(), end="")
+        emit(result.as_csv())
     else:
         _table(result)
 
 
 def _table(result) -> None:
     data = result.as_dict()
-    console.print(f"[bold]Compliance report as of {data['as_of']}[/]")
+    console.print(f"Compliance report as of {data['as_of']}", style="bold")
     for party, group in groupby(sorted(result.violations, key=lambda v: (v.party, v.due_at)), key=lambda v: v.party):
         table = Table("rule", "entry", "due at", "detail", title=party, title_justify="left")
         for v in group:

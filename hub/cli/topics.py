@@ -22,7 +22,7 @@ def describe() -> None:
     """Partitions, replication, retention and record counts of every hub topic."""
     for t in describe_topics(settings()):
         if not t.exists:
-            console.print(f"{t.name}: [red]missing[/] ({t.purpose}); run `hub topics create`")
+            console.print(f"{t.name}: missing ({t.purpose}); run `hub topics create`", style="red")
             continue
         settings_text = " ".join(f"{k}={v}" for k, v in sorted(t.config.items()))
         console.print(

@@ -159,6 +159,8 @@ def test_check_rejects_invalid_ids_and_unknown_measures_clearly(hub_settings):
         hub_settings, "agency", "check", "bank", "--subject", PERSON_ID, "--measure", "AIR_TRAVEL_RESTRICTED"
     )
     assert bad_measure.returncode != 0 and "not a measure of bank" in bad_measure.stderr
+    markup = run_hub(hub_settings, "agency", "check", "bank", "--subject", "[/][b]:x:", "--measure", "LOAN_RESTRICTED")
+    assert markup.returncode == 2 and "'[/][b]:x:' is" in markup.stderr, "input is quoted back as typed"
     text = run_hub(hub_settings, "agency", "check", "bank", "--subject", PERSON_ID, "--measure", "LOAN_RESTRICTED")
     assert text.returncode == 0 and text.stdout.startswith("ALLOWED")
 
