@@ -196,24 +196,7 @@ class Namespaces:
 
 
 def hub_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a `hub` (or worker) subprocess working in `settings`' namespace."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "HUB_NAMESPACE": settings.namespace,
-            "HUB_STATE_DIR": str(settings.state_dir),
-            "HUB_PARTITIONS": str(settings.partitions),
-            "HUB_BATCH_SIZE": str(settings.batch_size),
-            "HUB_LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-            **extra,
-        }
-    )
-    for name in ("kafka_bootstrap", "database_url"):
-        value = getattr(settings, name)
-        if value:
-            env[f"HUB_{name.upper()}"] = value
-    return env
+    return settings.environment(PYTHONUNBUFFERED="1", **extra)
 
 
 def libpq_url(settings: Settings, service: str) -> str:

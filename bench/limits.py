@@ -7,11 +7,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from bench import data
 from bench.common import Measured, Namespaces, Section, Sizes, java, run_worker, say, step
 from hub.clients import admin
 from hub.config import PROJECT_ROOT, Settings
+from hub.devstack import maven
 from hub.topics import EVENT_TOPIC_CONFIG
 
 POM = PROJECT_ROOT / "infra" / "kafka-tools" / "pom.xml"
@@ -37,27 +35,8 @@ _PRODUCER_SUMMARY = re.compile(
 
 
 def tools_libs(state_dir: Path) -> Path:
-    """Fetch kafka-tools and its dependencies with Maven once per pom (stamped by the pom's hash)."""
     libs = state_dir / "kafka-tools" / "libs"
-    stamp = libs / ".pom-sha256"
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
-        return libs
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise RuntimeError("mvn not found on PATH: Maven fetches Kafka's perf tools (e.g. apt install maven)")
-    if libs.exists():
-        shutil.rmtree(libs)
-    libs.mkdir(parents=True)
-    with step(f"fetching kafka-tools with Maven into {libs}"):
-        result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={libs}"],
-            capture_output=True,
-            text=True,
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"Maven could not fetch kafka-tools ({POM}):\n{result.stdout}{result.stderr}")
-    stamp.write_text(digest)
+    maven.fetch_jars(POM, libs, "kafka-tools")
     return libs
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -153,6 +154,24 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.namespace.replace('_', '.')}{name}" if self.namespace else name
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        """This process's environment plus what makes a child `hub` process see these settings (the tests'
+        and the benchmarks' namespaces, state folder and servers), JSON logs, and `extra` on top."""
+        env = dict(os.environ)
+        env.update(
+            HUB_NAMESPACE=self.namespace,
+            HUB_STATE_DIR=str(self.state_dir),
+            HUB_PARTITIONS=str(self.partitions),
+            HUB_BATCH_SIZE=str(self.batch_size),
+            HUB_LOG_FORMAT="json",
+        )
+        if self.kafka_bootstrap:
+            env["HUB_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+        if self.database_url:
+            env["HUB_DATABASE_URL"] = self.database_url
+        env.update(extra)
+        return env
 
 
 @lru_cache(maxsize=1)

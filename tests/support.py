@@ -68,23 +68,7 @@ def every_sample() -> list[dict[str, Any]]:
 
 def hub_env(settings: Any, **extra: str) -> dict[str, str]:
     """The environment for a `hub` subprocess that works in the test's namespace."""
-    import os
-
-    env = dict(os.environ)
-    env.update(
-        {
-            "HUB_NAMESPACE": settings.namespace,
-            "HUB_STATE_DIR": str(settings.state_dir),
-            "HUB_PARTITIONS": str(settings.partitions),
-            "HUB_LOG_FORMAT": "json",
-            **extra,
-        }
-    )
-    for name in ("kafka_bootstrap", "database_url"):
-        value = getattr(settings, name)
-        if value:
-            env[f"HUB_{name.upper()}"] = value
-    return env
+    return settings.environment(**extra)
 
 
 def run_hub(settings: Any, *args: str, timeout: float = 300, **extra_env: str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
@@ -10,6 +9,7 @@ import time
 from pathlib import Path
 
 from hub.config import PROJECT_ROOT
+from hub.devstack import maven
 from hub.devstack.state import StackError, pid_alive, port_in_use, read_pid, tail, terminate
 
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
@@ -53,26 +53,7 @@ class LocalKafka:
         ]
 
     def fetch_jars(self) -> None:
-        """Resolve the broker jars with Maven once; a changed pom fetches again."""
-        stamp = self.libs / ".pom-sha256"
-        digest = hashlib.sha256(POM.read_bytes()).hexdigest()
-        if stamp.exists() and stamp.read_text() == digest:
-            return
-        mvn = shutil.which("mvn")
-        if not mvn:
-            raise StackError("mvn not found on PATH: Maven fetches the Kafka jars (e.g. apt install maven)")
-        if self.libs.exists():
-            shutil.rmtree(self.libs)
-        self.libs.mkdir(parents=True)
-        print(f"fetching Kafka jars with Maven into {self.libs} ...", flush=True)
-        result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={self.libs}"],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise StackError(f"Maven could not fetch the Kafka jars ({POM}):\n{result.stdout}{result.stderr}")
-        stamp.write_text(digest)
+        maven.fetch_jars(POM, self.libs, "the Kafka jars")
 
     def _write_properties(self) -> None:
         self.properties.write_text(

@@ -12,17 +12,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from consumers import load_policy
+from hub import devstack
 from hub.agency.service import open_database
 from hub.audit.verify import verify
 from hub.clients import consumer as make_consumer
 from hub.codec import CodecError, default_codec
 from hub.config import Settings
+from hub.devstack.state import locked
 from hub.domain.events import CourtEvent, EventValidationError
 from hub.domain.sanctions import AgencyState, replay
 from hub.readback import Record, end_offsets, read_range
@@ -33,6 +36,8 @@ from tests.integration.helpers import (
     comparable,
     feedback_records,
     ledger_query,
+    publish,
+    simulated,
 )
 from tests.support import hub_env
 
@@ -302,3 +307,60 @@ def catch_up_and_stop(
         assert service.stop() == 0, f"{name} did not stop cleanly:\n{service.tail()}"
     for name, service in services.items():
         assert service.run_once() == 0, f"{name} --once failed:\n{service.tail()}"
+
+
+def managed(settings: Settings, component: str) -> Any:
+    """The session's own broker or database, to stop and start; an external one is not ours to stop."""
+    kafka, postgres = devstack._components(settings)
+    found = {"kafka": kafka, "postgres": postgres}[component]
+    if found is None:
+        pytest.skip(f"{component} is not managed by `hub dev` here (HUB_KAFKA_BOOTSTRAP / HUB_DATABASE_URL is set)")
+    return found
+
+
+def stream_through_outage(
+    settings: Settings,
+    tmp_path: Path,
+    agencies: Sequence[str],
+    seed: int,
+    outage: Callable[[dict[str, ServiceProcess], list[CourtEvent]], None],
+) -> None:
+    """The agencies and the ledger run from first event to last and are never restarted by hand. The stream
+    comes in quarters; `outage` takes a server away under them (the stack lock held) and publishes the third.
+    Afterwards each agency equals the pure function and the ledger holds every event once."""
+    events = simulated(2_000, seed=seed)
+    q = len(events) // 4
+    chunks = [events[:q], events[q : 2 * q], events[2 * q : 3 * q], events[3 * q :]]
+    services = {
+        s: ServiceProcess(settings, s, tmp_path, HUB_BATCH_SIZE="25", HUB_INSTANCE_ID=f"{s}-1")
+        for s in (*agencies, "ledger")
+    }
+    progress = Progress(settings)
+    try:
+        with running(services.values()):
+            for service in services.values():
+                service.start()
+            publish(settings, chunks[0])
+            wait_until(
+                lambda: all((progress.applied(s) or 0) > 0 for s in services),
+                300,
+                lambda: f"services working: {[progress.applied(s) for s in services]}",
+            )
+            publish(settings, chunks[1])  # and at once the server goes: the rest of the stream comes after
+            with locked(settings.state_dir):
+                outage(services, chunks[2])
+            publish(settings, chunks[3])
+            offsets = Offsets(settings)
+            try:
+                catch_up_and_stop(settings, services, len(events), progress, offsets)
+            finally:
+                offsets.close()
+    finally:
+        progress.close()
+
+    assert all(service.starts == 1 for service in services.values()), "no service was restarted by hand"
+    expected = expected_states(settings, events, agencies)
+    for agency in agencies:
+        assert_agency_matches(settings, agency, expected[agency], len(events))
+    assert_ledger_holds_each_event_once(settings, agencies)
+    assert dead_letters(settings) == [], f"a valid record was dead-lettered ({DEAD_LETTER})"
