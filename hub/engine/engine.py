@@ -342,6 +342,7 @@ class ConsumerEngine:
             out.extend(self._dead_letter(m, kind, reason) for m, kind, reason in dead)
             outbox.add(conn, out)
             self._advance(conn, records)
+        self._offset_rows.update(stored)  # only once committed: a lost transaction takes its inserted rows along
         for m, kind, reason in dead:
             self.log.warning(
                 "record sent to the dead-letter topic",
@@ -370,7 +371,11 @@ class ConsumerEngine:
         self._commit_to_kafka(records)
 
     def _claim(self, conn: Connection, records: list[Message]) -> dict[tuple[str, int], int]:
-        """Lock this batch's partitions' stored offsets: records before them were already applied."""
+        """Lock this batch's partitions' stored offsets: records before them were already applied.
+
+        A partition's row is inserted the first time; rows never go away, so once a transaction that holds
+        them has committed the engine stops inserting them.
+        """
         first: dict[tuple[str, int], int] = {}
         for m in records:
             first.setdefault((m.topic(), m.partition()), m.offset())
@@ -393,7 +398,6 @@ class ConsumerEngine:
             {"topics": [k[0] for k in first], "parts": [k[1] for k in first]},
         ).all()
         stored = {(r.topic, r.partition): r.next_offset for r in rows}
-        self._offset_rows.update(stored)  # rows never go away: no need to insert them again
         skipped = sum(1 for m in records if m.offset() < stored[(m.topic(), m.partition())])
         if skipped:
             self.log.info("records already applied by this service skipped", skipped=skipped)

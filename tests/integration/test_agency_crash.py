@@ -175,3 +175,38 @@ def test_a_fenced_static_member_joins_again_and_goes_on(hub_settings, tmp_path):
     assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
     expected = replay(load_policy(agency, hub_settings), [*first, *second], dt.datetime.now(dt.UTC))
     assert comparable(agency_records(hub_settings, agency)) == comparable(expected.entries)
+
+
+def test_a_batch_whose_connection_dies_mid_transaction_is_redone_whole(hub_settings):
+    """A database restart can end the connection inside a batch's transaction (here the very first batch,
+    which also creates the offset rows); the whole batch is then redone, not half-remembered."""
+    from sqlalchemy.exc import DBAPIError
+
+    from hub.agency.service import AgencyHandler
+    from hub.codec import default_codec
+    from hub.engine import ConsumerEngine
+
+    agency = "tax"
+    events = simulated(300, seed=93)
+    publish(hub_settings, events)
+    codec = default_codec()
+    handler = AgencyHandler(hub_settings, load_policy(agency, hub_settings), codec)
+    apply, failures = handler.apply, []
+
+    def apply_once_failing(conn, batch, now):
+        if not failures:
+            try:
+                conn.execute(text("select pg_terminate_backend(pg_backend_pid())"))
+            except DBAPIError as exc:
+                failures.append(exc)
+                raise
+        return apply(conn, batch, now)
+
+    handler.apply = apply_once_failing  # type: ignore[method-assign]
+    engine = ConsumerEngine(hub_settings, handler, open_database(hub_settings, agency), codec, once=True)
+    assert engine.run() == 0
+    assert len(failures) == 1, "the connection was never lost: the test proves nothing"
+    assert applied_records(hub_settings, agency) == len(events)
+    expected = replay(load_policy(agency, hub_settings), events, dt.datetime.now(dt.UTC))
+    assert comparable(agency_records(hub_settings, agency)) == comparable(expected.entries)
+    assert {f.event_id for f in feedback_records(hub_settings, agency)} == {f.event_id for f in expected.feedback}

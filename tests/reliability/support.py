@@ -291,15 +291,22 @@ def catch_up_and_stop(
     SIGTERM (exit 0 expected), then run each once more with `--once`, agencies before the ledger."""
     agencies = [s for s in services if s != "ledger"]
     court = [settings.topic(COURT_EVENTS)]
+
+    def alive() -> bool:
+        """A service that died is reported at once, with its log, rather than waited for."""
+        for service in services.values():
+            service.assert_running()
+        return True
+
     wait_until(
-        lambda: all(progress.applied(a) == court_events and progress.unsent(a) == 0 for a in agencies),
+        lambda: alive() and all(progress.applied(a) == court_events and progress.unsent(a) == 0 for a in agencies),
         timeout,
         lambda: f"of {court_events} court events: " + "; ".join(progress.behind(a, offsets, court) for a in agencies),
     )
     if "ledger" in services:
         topics = ledger_topics(settings, agencies)
         wait_until(
-            lambda: progress.applied("ledger") == offsets.total(topics),
+            lambda: alive() and progress.applied("ledger") == offsets.total(topics),
             timeout,
             lambda: progress.behind("ledger", offsets, topics),
         )
