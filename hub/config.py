@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(
         default=10_000, ge=1000, description="How soon the group hands a silent instance's partitions to others."
     )
+    rejoin_after_ms: int = Field(
+        default=60_000,
+        ge=1000,
+        description="A service whose consumer has held no partitions this long replaces it and joins the group "
+        "again (librdkafka can stay out of the group after a broker restart).",
+    )
     instance_id: str | None = Field(
         default=None,
         description="Static group membership (Kafka group.instance.id): a restarted instance with the same id "

@@ -111,7 +111,11 @@ class _Fetcher(threading.Thread):
                 messages = self.consumer.consume(num_messages=self.engine.settings.batch_size, timeout=0.1)
                 fatal = next((m.error() for m in messages if _is_fatal(m.error())), None)
                 if fatal is not None:
-                    self._replace_consumer(fatal)
+                    self._replace_consumer("consumer failed for good", error=fatal.str())
+                    continue
+                unassigned = self.engine.unassigned_for()
+                if unassigned * 1000 > self.engine.settings.rejoin_after_ms:
+                    self._replace_consumer("no partitions held", seconds=round(unassigned))
                     continue
                 batch = self.engine.prepare(messages) if messages else None
                 if batch is None:
@@ -128,10 +132,12 @@ class _Fetcher(threading.Thread):
             self.error = exc
             self._idle.set()
 
-    def _replace_consumer(self, error: KafkaError) -> None:
-        """A fatal consumer error (a static member fenced after a broker restart) ends that consumer, not the
-        service: a new one joins the group and resumes from the offsets in the database."""
-        self.engine.log.warning("consumer failed for good; joining the group again", error=error.str())
+    def _replace_consumer(self, why: str, **detail: object) -> None:
+        """A consumer that is out of the group for good ends, not the service: a new one joins the group and
+        resumes from the offsets in the database. After a broker restart librdkafka may be fenced as a static
+        member (a fatal error) or, when its session times out while the coordinator loads, never rejoin at all
+        (no error, no partitions: hence the watchdog on time without an assignment)."""
+        self.engine.log.warning(f"{why}; joining the group again", **detail)
         with contextlib.suppress(Exception):
             self.consumer.close()
         self.consumer = self.engine.join()
@@ -233,6 +239,7 @@ class ConsumerEngine:
         self._last_tick = 0.0
         self.fetcher: _Fetcher | None = None
         self._offset_rows: set[tuple[str, int]] = set()
+        self._unassigned_since: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -285,17 +292,24 @@ class ConsumerEngine:
             **{"fetch.wait.max.ms": 100, "fetch.min.bytes": 65536},
         )
         consumer.subscribe(self.handler.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._unassigned_since = time.monotonic()
         return consumer
+
+    def unassigned_for(self) -> float:
+        """Seconds since the consumer last held an assignment (an empty one counts: the group answered)."""
+        return 0.0 if self._unassigned_since is None else time.monotonic() - self._unassigned_since
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         stored = self._with_db_retry(lambda: self._stored_offsets({(p.topic, p.partition) for p in partitions}))
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
+        self._unassigned_since = None
         self.log.info("partitions assigned", partitions=_by_topic(partitions, with_offsets=True))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         consumer.unassign()
+        self._unassigned_since = time.monotonic()
         self.log.info("partitions revoked", partitions=_by_topic(partitions, with_offsets=False))
 
     def _stored_offsets(self, keys: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:

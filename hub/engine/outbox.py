@@ -42,6 +42,13 @@ def add(conn: Connection, messages: Iterable[OutboxMessage]) -> int:
     return len(rows)
 
 
+def _worn_out(error: KafkaError) -> bool:
+    """A fatal error, or records that timed out: after a broker restart an idempotent producer can stay unable to
+    deliver while a new one delivers at once. Rows stay pending either way; a record that did arrive twice
+    carries the same event id, which consumers deduplicate."""
+    return error.fatal() or error.code() in (KafkaError._FATAL, KafkaError._MSG_TIMED_OUT)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -105,8 +112,8 @@ class OutboxRelay:
                     first_error=errors[0][1].str(),
                     first_row=errors[0][0],
                 )
-                if self.renew is not None and any(err.fatal() or err.code() == KafkaError._FATAL for _, err in errors):
-                    self.log.warning("the producer failed for good; a new one takes over", error=errors[0][1].str())
+                if self.renew is not None and any(_worn_out(err) for _, err in errors):
+                    self.log.warning("the producer is replaced by a new one", error=errors[0][1].str())
                     self.producer = self.renew()
         return len(delivered)
 
@@ -151,8 +158,12 @@ class OutboxRelay:
             try:
                 sent = self.publish_pending()
                 backoff = 0.5
-            except DBAPIError as exc:
-                self.log.warning("outbox relay waiting for the database", error=str(exc.orig), retry_in=backoff)
+            except Exception as exc:  # the relay thread must never end silently while the service consumes on
+                if isinstance(exc, DBAPIError):
+                    self.log.warning("outbox relay waiting for the database", error=str(exc.orig), retry_in=backoff)
+                else:
+                    self.failures += 1
+                    self.log.exception("outbox relay failed; retrying", error=str(exc), retry_in=backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
