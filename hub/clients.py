@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
 from hub.config import Settings
 
 _librdkafka_log = logging.getLogger("hub.librdkafka")
+
+
+def is_fatal(error: KafkaError | None) -> bool:
+    """The client is unusable for good (a fenced static member, a broken idempotent producer): only a new one helps."""
+    return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
 
 
 def admin(settings: Settings) -> AdminClient:

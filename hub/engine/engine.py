@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from hub.clients import consumer as make_consumer
-from hub.clients import idempotent_producer
+from hub.clients import idempotent_producer, is_fatal
 from hub.codec import Codec, CodecError
 from hub.config import Settings
 from hub.db import copy_rows, scratch_table
@@ -59,10 +59,6 @@ class _Batch:
     records: list[Message] = field(default_factory=list)  # everything consumed: offsets advance past all
     delivered: list[Delivered] = field(default_factory=list)
     dead: list[tuple[Message, str, str]] = field(default_factory=list)  # (record, error kind, reason)
-
-
-def _is_fatal(error: KafkaError | None) -> bool:
-    return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
 
 
 class _Fetcher(threading.Thread):
@@ -109,7 +105,7 @@ class _Fetcher(threading.Thread):
             while not self._halt.is_set():
                 self._housekeeping()
                 messages = self.consumer.consume(num_messages=self.engine.settings.batch_size, timeout=0.1)
-                fatal = next((m.error() for m in messages if _is_fatal(m.error())), None)
+                fatal = next((m.error() for m in messages if is_fatal(m.error())), None)
                 if fatal is not None:
                     self._replace_consumer("consumer failed for good", error=fatal.str())
                     continue

@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, Producer
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from hub.clients import produce
+from hub.clients import is_fatal, produce
 from hub.db import copy_rows
 from hub.engine import metrics
 from hub.log import get_logger
@@ -46,7 +46,7 @@ def _worn_out(error: KafkaError) -> bool:
     """A fatal error, or records that timed out: after a broker restart an idempotent producer can stay unable to
     deliver while a new one delivers at once. Rows stay pending either way; a record that did arrive twice
     carries the same event id, which consumers deduplicate."""
-    return error.fatal() or error.code() in (KafkaError._FATAL, KafkaError._MSG_TIMED_OUT)
+    return is_fatal(error) or error.code() == KafkaError._MSG_TIMED_OUT
 
 
 class OutboxRelay:
