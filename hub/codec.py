@@ -7,6 +7,7 @@ against the current version, so years-old records stay readable without a regist
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -19,7 +20,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from hub.domain.events import Event, event_to_record, parse_event
+from hub.domain.events import CourtEvent, Event, dated_in_future, event_to_record, parse_event
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -93,10 +94,19 @@ class Catalogue:
             self.by_fingerprint[fp] = version
 
     def current(self, name: str) -> SchemaVersion:
-        try:
-            return self.versions[name][-1]
-        except KeyError:
-            raise CodecError(f"no schema for record type {name!r} in {self.root}") from None
+        return self.version(name)
+
+    def version(self, name: str, number: int | None = None) -> SchemaVersion:
+        """A record type's schema: the current one, or version `number` (a writer not yet upgraded)."""
+        versions = self.versions.get(name)
+        if not versions:
+            raise CodecError(f"no schema for record type {name!r} in {self.root}")
+        if number is None:
+            return versions[-1]
+        found = next((v for v in versions if v.version == number), None)
+        if found is None:
+            raise CodecError(f"no version {number} of {name} in {self.root}")
+        return found
 
     def names(self) -> Iterable[str]:
         return self.versions.keys()
@@ -106,8 +116,9 @@ class Codec:
     def __init__(self, catalogue: Catalogue):
         self.catalogue = catalogue
 
-    def encode(self, name: str, record: dict[str, Any]) -> bytes:
-        writer = self.catalogue.current(name)
+    def encode(self, name: str, record: dict[str, Any], version: int | None = None) -> bytes:
+        """Encode with the current schema, or with an earlier `version` (as a writer not yet upgraded does)."""
+        writer = self.catalogue.version(name, version)
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(writer.fingerprint)
@@ -154,12 +165,30 @@ class Codec:
         return parse_event(record, family)
 
 
-def event_headers(event: Event) -> list[tuple[str, bytes]]:
-    return [
+# A court record loaded as part of a historical import (`hub court publish --history`): the ledger stores the
+# mark and exempts the record from publication-time rules, since loading history is not publishing it.
+HISTORY_HEADER = ("hub-import", b"history")
+
+
+def event_headers(event: Event, historical: bool = False) -> list[tuple[str, bytes]]:
+    headers = [
         ("event-type", event.event_type.encode()),
         ("event-id", event.event_id.encode()),
         ("content-type", CONTENT_TYPE.encode()),
     ]
+    return [*headers, HISTORY_HEADER] if historical else headers
+
+
+def is_historical(headers: Iterable[tuple[str, bytes | None]] | None) -> bool:
+    return any(name == HISTORY_HEADER[0] and value == HISTORY_HEADER[1] for name, value in headers or ())
+
+
+def future_dated(event: Event, published_ms: int, tolerance: dt.timedelta) -> str | None:
+    """Why a court record cannot take effect: it states a time after its own publication (broker time)."""
+    if not isinstance(event, CourtEvent):
+        return None
+    found = dated_in_future(event, dt.datetime.fromtimestamp(published_ms / 1000, dt.UTC), tolerance)
+    return None if found is None else f"{found[0]}: {found[1]}"
 
 
 @lru_cache(maxsize=4)

@@ -201,6 +201,9 @@ class Included(CourtEvent):
     period_months: Annotated[int, Field(ge=24, le=60)] | None = None
     disclosure: Disclosure
     employer_notified: EmployerNotice | None = None
+    # When the debtor received the decision: the correction window runs from it (schema v2; v1 records
+    # read as null, and then the window runs from occurred_at).
+    served_at: AwareTime | None = None
 
     @field_validator("grounds")
     @classmethod
@@ -285,6 +288,36 @@ FEEDBACK_EVENT_TYPES: dict[str, type[FeedbackEvent]] = {
     for cls in (SanctionApplied, SanctionLifted, SanctionRetained, SanctionFailed, InterceptionRecorded)
 }
 EVENT_TYPES: dict[str, type[Event]] = {**COURT_EVENT_TYPES, **FEEDBACK_EVENT_TYPES}
+
+
+def act_times(event: CourtEvent) -> list[tuple[str, dt.datetime]]:
+    """Every time a court event states, by field name: none of them may lie after its publication."""
+    times = [("occurred_at", event.occurred_at)]
+    for name in ("served_at", "received_at", "performed_at"):
+        value = getattr(event, name, None)
+        if value is not None:
+            times.append((name, value))
+    notice = getattr(event, "employer_notified", None)
+    if notice is not None:
+        times.append(("employer_notified.notified_at", notice.notified_at))
+    return times
+
+
+def dated_in_future(event: CourtEvent, published_at: dt.datetime, tolerance: dt.timedelta) -> tuple[str, str] | None:
+    """(field, reason) when the event states a time later than its publication plus the clock tolerance.
+
+    A court act dated in the future (a mistyped year) would bar a citizen at once and then be judged
+    against the agency that obeyed it: it is refused at the producer and dead-lettered on the topics.
+    """
+    limit = published_at + tolerance
+    for name, value in act_times(event):
+        if value > limit:
+            return name, (
+                f"{value.isoformat()} is later than its publication ({published_at.isoformat(timespec='seconds')}) "
+                f"by more than the {tolerance.total_seconds():.0f} s clock tolerance: a court act cannot be dated "
+                "in the future (is the year mistyped?)"
+            )
+    return None
 
 
 class EventValidationError(ValueError):

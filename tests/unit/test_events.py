@@ -1,4 +1,7 @@
 import copy
+import datetime as dt
+import json
+from pathlib import Path
 
 import pytest
 
@@ -6,8 +9,11 @@ from hub.domain.events import (
     COURT_EVENT_TYPES,
     FEEDBACK_EVENT_TYPES,
     EventValidationError,
+    act_times,
+    dated_in_future,
     parse_event,
 )
+from producers.parsing import iter_events_file
 from tests.support import (
     COURT_TYPES,
     FEEDBACK_TYPES,
@@ -139,3 +145,85 @@ def test_duplicate_grounds_rejected():
 @pytest.mark.parametrize("when", ["9999-12-31T23:00:00+08:00", "1900-01-01T00:00:00+08:00"])
 def test_times_outside_the_plausible_years_are_rejected(when):
     assert "outside 1949-2199" in problems({**court_sample("Revoked"), "occurred_at": when})["occurred_at"]
+
+
+# -- court acts dated in the future ---------------------------------------------------------------------
+
+CST = dt.timezone(dt.timedelta(hours=8))
+PUBLISHED = dt.datetime(2026, 3, 2, 12, 0, tzinfo=CST)  # after every sample's times
+TOLERANCE = dt.timedelta(minutes=5)
+NEXT_YEAR = "2027-03-02T10:00:00+08:00"
+
+
+def court_event(kind, **fields):
+    return parse_event({**court_sample(kind), **fields})
+
+
+def test_samples_are_not_dated_in_the_future():
+    for kind in COURT_TYPES:
+        assert dated_in_future(court_event(kind), PUBLISHED, TOLERANCE) is None, kind
+
+
+def test_an_inclusion_dated_next_year_is_refused_naming_occurred_at():
+    """A mistyped year would bar the debtor at once and then be judged against the agencies that obeyed."""
+    name, reason = dated_in_future(court_event("Included", occurred_at=NEXT_YEAR), PUBLISHED, TOLERANCE)
+    assert name == "occurred_at"
+    assert NEXT_YEAR in reason and "later than its publication" in reason and "300 s" in reason
+    assert "year mistyped" in reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "fields"),
+    [
+        ("Included", "served_at", {"served_at": NEXT_YEAR}),
+        ("RiskWarningIssued", "served_at", {"served_at": NEXT_YEAR}),
+        ("CorrectionRequested", "received_at", {"received_at": NEXT_YEAR}),
+        ("Shielded", "performed_at", {"performed_at": NEXT_YEAR}),
+        (
+            "Included",
+            "employer_notified.notified_at",
+            {"disclosure": "RESTRICTED", "employer_notified": {"unit": "某单位", "notified_at": NEXT_YEAR}},
+        ),
+    ],
+)
+def test_any_stated_time_in_the_future_is_refused_naming_its_field(kind, field, fields):
+    event = court_event(kind, **fields)
+    assert dict(act_times(event))[field] == dt.datetime.fromisoformat(NEXT_YEAR)
+    found = dated_in_future(event, PUBLISHED, TOLERANCE)
+    assert found is not None and found[0] == field and NEXT_YEAR in found[1]
+
+
+@pytest.mark.parametrize("field", ["occurred_at", "served_at"])
+def test_times_within_the_clock_tolerance_are_accepted(field):
+    """Clocks differ: a time up to the tolerance after publication is fine, a microsecond more is not."""
+    for late, refused in [(TOLERANCE, False), (TOLERANCE + dt.timedelta(microseconds=1), True)]:
+        event = court_event("Included", **{field: (PUBLISHED + late).isoformat()})
+        found = dated_in_future(event, PUBLISHED, TOLERANCE)
+        assert (found is not None) is refused
+        if refused:
+            assert found[0] == field
+    assert dated_in_future(court_event("Included", occurred_at=NEXT_YEAR), PUBLISHED, dt.timedelta(days=366)) is None
+
+
+def test_offsets_are_compared_as_instants():
+    """12:00 in Beijing is 04:00 UTC: the publication instant written in UTC is not in the future."""
+    utc = dt.datetime(2026, 3, 2, 4, 0, tzinfo=dt.UTC)  # 12:00 in Beijing: exactly the publication
+    assert dated_in_future(court_event("Included", occurred_at=utc.isoformat()), PUBLISHED, dt.timedelta(0)) is None
+    a_second_on = (utc + dt.timedelta(seconds=1)).isoformat()
+    assert dated_in_future(court_event("Included", occurred_at=a_second_on), PUBLISHED, dt.timedelta(0)) is not None
+
+
+def test_an_input_file_refuses_a_future_dated_event_with_file_and_line(tmp_path: Path):
+    path = tmp_path / "court.jsonl"
+    good = court_sample("Included")
+    future = {**court_sample("Revoked"), "occurred_at": NEXT_YEAR}
+    served_late = {**court_sample("RiskWarningIssued"), "event_id": "5d1f0a3e-0c6b-4f7e-9a0e-6d2b7f1c0a99"}
+    served_late["served_at"] = NEXT_YEAR
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (good, future, served_late)) + "\n")
+    lines = list(iter_events_file(path, published_at=PUBLISHED, tolerance=TOLERANCE))
+    assert [line.event is not None for line in lines] == [True, False, False]
+    (problem,) = lines[1].problems
+    assert str(problem).startswith(f"{path}:2: occurred_at: {NEXT_YEAR} is later than its publication")
+    assert str(lines[2].problems[0]).startswith(f"{path}:3: served_at: ")
+    unchecked = list(iter_events_file(path))
+    assert all(line.event is not None for line in unchecked), "without published_at no time is checked"

@@ -54,7 +54,8 @@ def corruption(draw):
         field = draw(st.sampled_from([f for f in ENUM_FIELDS if _get(record, f)]))
         _set(record, field, draw(st.from_regex(r"\A[A-Z_]{3,12}\Z")).replace("PERSON", "X") + "_NOPE")
     elif kind == "missing":
-        field = draw(st.sampled_from([k for k in record if k not in OPTIONAL]))
+        optional = OPTIONAL | ({"served_at"} if record["type"] == "Included" else set())
+        field = draw(st.sampled_from([k for k in record if k not in optional]))
         del record[field]
     else:
         field = draw(st.sampled_from([k for k in record if k not in ("type",)]))

@@ -42,24 +42,38 @@ def test_each_version_reads_records_of_the_one_before(name):
 
 
 def test_an_old_record_reads_under_a_new_version_and_a_breaking_change_is_caught(tmp_path):
-    """Exercise the mechanism on an evolved copy of the catalogue: the real one may have one version."""
+    """Exercise the mechanism on a further evolved copy of the catalogue."""
     shutil.copytree(SCHEMAS, tmp_path / "schemas")
-    old_codec = Codec(Catalogue(tmp_path / "schemas"))
-    old_bytes = old_codec.encode_event(parse_event(court_sample("Included")))
+    current = CATALOGUE.current("Included")
+    old_bytes = Codec(Catalogue(tmp_path / "schemas")).encode_event(parse_event(court_sample("Included")))
 
-    v1 = json.loads((SCHEMAS / "court" / "Included.v1.avsc").read_text())
-    v2 = json.loads(json.dumps(v1))
-    v2["fields"].append({"name": "creditor_count", "type": ["null", "int"], "default": None})
-    (tmp_path / "schemas" / "court" / "Included.v2.avsc").write_text(json.dumps(v2))
-    assert backward_compatible(v2, v1)
+    newer = json.loads(json.dumps(current.schema))
+    newer["fields"].append({"name": "creditor_count", "type": ["null", "int"], "default": None})
+    (tmp_path / "schemas" / "court" / f"Included.v{current.version + 1}.avsc").write_text(json.dumps(newer))
+    assert backward_compatible(newer, current.schema)
 
     new_catalogue = Catalogue(tmp_path / "schemas")
-    assert new_catalogue.current("Included").version == 2
+    assert new_catalogue.current("Included").version == current.version + 1
     name, record = Codec(new_catalogue).decode(old_bytes)
     assert name == "Included"
     assert record["creditor_count"] is None
     assert record["entry_id"] == court_sample("Included")["entry_id"]
 
-    breaking = json.loads(json.dumps(v1))
+    breaking = json.loads(json.dumps(current.schema))
     breaking["fields"].append({"name": "creditor_count", "type": "int"})
-    assert not backward_compatible(breaking, v1)
+    assert not backward_compatible(breaking, current.schema)
+
+
+def test_included_v1_records_read_as_v2_with_served_at_null():
+    """The first real evolution: courts that still write v1 stay readable, and mean 'served when decided'."""
+    codec = Codec(CATALOGUE)
+    assert [v.version for v in CATALOGUE.versions["Included"]] == [1, 2]
+    record = court_sample("Included") | {"served_at": "2026-01-21T09:00:00+08:00"}
+    event = parse_event(record)
+    v1 = codec.encode("Included", record, version=1)
+    v2 = codec.encode_event(event)
+    assert v1[2:10] == CATALOGUE.version("Included", 1).fingerprint
+    assert v2[2:10] == CATALOGUE.version("Included", 2).fingerprint != v1[2:10]
+    old = codec.decode_event(v1, "court")
+    assert old.served_at is None and old.entry_id == event.entry_id
+    assert codec.decode_event(v2, "court") == event
