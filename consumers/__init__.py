@@ -12,7 +12,11 @@ from hub.config import Settings
 from hub.domain.sanctions import AgencyPolicy, RetentionRule
 
 
-class UnknownAgencyError(ValueError):
+class PolicyError(ValueError):
+    """An agency's policy cannot be loaded as configured; the message says what to change."""
+
+
+class UnknownAgencyError(PolicyError):
     pass
 
 
@@ -31,5 +35,11 @@ def load_policy(name: str, settings: Settings) -> AgencyPolicy:
     ]
     unknown = [r.measure for r in rules if r.measure not in policy.measures]
     if unknown:
-        raise UnknownAgencyError(f"retention rule for {name}: {', '.join(unknown)} is not a measure of {name}")
+        raise PolicyError(f"retention rule for {name}: {', '.join(unknown)} is not a measure of {name}")
+    too_long = [r for r in rules if r.days > settings.max_retention_days]
+    if too_long:
+        raise PolicyError(
+            f"retention rule for {name}: {too_long[0].measure} kept {too_long[0].days} days, longer than "
+            f"HUB_MAX_RETENTION_DAYS ({settings.max_retention_days}); a retention must end within a bounded period"
+        )
     return policy.with_retention(rules)

@@ -9,20 +9,33 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from hub.domain.calendar import DayCounter
+from hub.domain.calendar import COURT_TIME_ZONE, LegalCalendar, Period
 from hub.domain.rules import Deadlines
+from hub.domain.times import read_instant
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AGENCIES = ("bank", "tax", "land", "transport")
 SERVICES = (*AGENCIES, "ledger")
+
+
+AGENCY_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def _period(value: object) -> object:
+    return Period.parse(value) if isinstance(value, str) else value
+
+
+PeriodSetting = Annotated[Period, NoDecode, BeforeValidator(_period), PlainSerializer(str)]
 
 
 class ConfigError(RuntimeError):
@@ -36,7 +49,20 @@ class RetentionRuleSetting(BaseModel):
     measure: str
     legal_basis: str = Field(min_length=1)
     days: int = Field(ge=1)
-    on: list[Literal["Shielded", "Revoked"]] = ["Shielded"]
+    on: list[str] = ["Shielded"]
+
+    @field_validator("on")
+    @classmethod
+    def _after_shielding_only(cls, value: list[str]) -> list[str]:
+        if "Revoked" in value:
+            raise ValueError(
+                "a sanction cannot be retained after a revocation: a revoked listing had no basis, so every "
+                'sanction it supported ends at once (use on: ["Shielded"])'
+            )
+        unknown = [v for v in value if v != "Shielded"]
+        if unknown or not value:
+            raise ValueError(f'on must be ["Shielded"], not {value}')
+        return value
 
 
 class Settings(BaseSettings):
@@ -66,15 +92,41 @@ class Settings(BaseSettings):
         '"days": 365}]; none by default.',
     )
     batch_size: int = Field(default=2000, ge=1, le=100_000, description="Records per consumer batch/transaction.")
-    correction_request_days: int = Field(default=10, ge=0, description="Days a debtor has to apply for correction.")
-    review_days: int = Field(default=3, ge=0, description="Days a court has to decide a correction application.")
-    revoke_days: int = Field(default=3, ge=0, description="Days to revoke after a correction is upheld.")
-    shield_days: int = Field(default=3, ge=0, description="Days to shield after performance.")
-    period_grace_days: int = Field(default=3, ge=0, description="Days to shield after the listing period ends.")
-    agency_deadline_hours: int = Field(default=24, ge=0, description="Hours an agency has to apply or lift.")
-    working_days: bool = Field(default=False, description="Count court deadlines in working days, not calendar days.")
-    holidays: Annotated[tuple[dt.date, ...], NoDecode] = Field(
-        default=(), description="Comma-separated dates (YYYY-MM-DD) that are not working days."
+    court_time_zone: str = Field(
+        default=COURT_TIME_ZONE,
+        description="The courts' time zone: legal days end at 24:00 there, and the CLI reads and prints times in it.",
+    )
+    correction_request_period: PeriodSetting = Field(
+        default=Period(10), description="Window for a correction request, from service of the inclusion decision."
+    )
+    review_period: PeriodSetting = Field(default=Period(3), description="Time to decide a correction request.")
+    revoke_period: PeriodSetting = Field(default=Period(3), description="Time to revoke after a correction upheld.")
+    shield_period: PeriodSetting = Field(default=Period(3), description="Time to shield after performance.")
+    period_grace: PeriodSetting = Field(default=Period(3), description="Time to shield once a listing period ends.")
+    publication_period: PeriodSetting = Field(
+        default=Period(1), description="Time from a court act to its record on the topic (history imports exempt)."
+    )
+    extra_holidays: Annotated[tuple[dt.date, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated dates (YYYY-MM-DD) that are rest days whatever the official calendar says.",
+    )
+    extra_working_days: Annotated[tuple[dt.date, ...], NoDecode] = Field(
+        default=(), description="Comma-separated dates that are working days whatever the official calendar says."
+    )
+    agency_deadline_hours: float = Field(default=24, ge=0, description="Hours an agency has to apply or lift.")
+    agency_since: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON, e.g. {"bank": "2026-12-01"}: when an agency joined; its deadlines run from then at the '
+        "earliest. Unset: from its first feedback.",
+    )
+    max_retention_days: int = Field(
+        default=5 * 365 + 1, ge=1, description="Longest a sanction may be retained after the court's act."
+    )
+    clock_tolerance_seconds: float = Field(
+        default=300, ge=0, description="How far a court event's times may lie after its publication (clock skew)."
+    )
+    check_tolerance_seconds: float = Field(
+        default=5, ge=0, description="Slack for interception checks answered from an index that refreshes."
     )
     ledger_name: str = Field(default="ledger", description="Key of this ledger's checkpoints.")
     checkpoint_rows: int = Field(default=1000, ge=1, description="Publish a checkpoint at least every N rows.")
@@ -105,23 +157,52 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
-    @field_validator("agencies", "holidays", mode="before")
+    @field_validator("agencies", "extra_holidays", "extra_working_days", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("court_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Asia/Shanghai") from None
+        return value
+
+    @field_validator("agency_since")
+    @classmethod
+    def _since(cls, value: dict[str, str]) -> dict[str, str]:
+        for agency, text in value.items():
+            read_instant(text, ZoneInfo(COURT_TIME_ZONE))  # validated here; read in the court's zone later
+            if not AGENCY_NAME.fullmatch(agency):
+                raise ValueError(f"{agency!r} is not an agency name")
+        return value
+
+    def calendar(self) -> LegalCalendar:
+        return LegalCalendar.of(self.court_time_zone, self.extra_holidays, self.extra_working_days)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.court_time_zone)
+
     def deadlines(self) -> Deadlines:
-        days = DayCounter.working(self.holidays) if self.working_days else DayCounter.calendar_days()
+        zone = self.zone
         return Deadlines(
-            correction_request_days=self.correction_request_days,
-            review_days=self.review_days,
-            revoke_days=self.revoke_days,
-            shield_days=self.shield_days,
-            period_grace_days=self.period_grace_days,
+            calendar=self.calendar(),
+            correction_request=self.correction_request_period,
+            review=self.review_period,
+            revoke=self.revoke_period,
+            shield=self.shield_period,
+            period_grace=self.period_grace,
+            publication=self.publication_period,
             agency_hours=self.agency_deadline_hours,
-            days=days,
+            agency_since={a: read_instant(t, zone, end_of_day=False) for a, t in self.agency_since.items()},
+            max_retention_days=self.max_retention_days,
+            check_tolerance=dt.timedelta(seconds=self.check_tolerance_seconds),
         )
 
     def bootstrap(self) -> str:
@@ -182,4 +263,13 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value is a ConfigError naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for item in exc.errors(include_url=False):
+            name = "HUB_" + str(item["loc"][0]).upper() if item["loc"] else "a HUB_ setting"
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"][1:])
+            problems.append(f"{name}{where}: {item['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("bad setting: " + "; ".join(problems)) from None

@@ -25,6 +25,7 @@ class Recorded:
     event: Event
     recorded_at: dt.datetime
     position: int
+    historical: bool = False  # loaded as a historical import: exempt from publication-time rules
 
 
 def _visible(records: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime) -> list[Recorded]:

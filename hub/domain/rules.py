@@ -1,18 +1,22 @@
-"""The compliance rules of the Opinions (DESIGN §8) as pure functions of the recorded history.
+"""The compliance rules of the Opinions as pure functions of the recorded history.
 
 A deadline is breached when the act it asks for had not happened by then and the deadline lies before
-`as_of`; an act exactly at the deadline is on time. Court deadlines run on the courts' own business
-times (`occurred_at`, `received_at`, `performed_at`); agency deadlines run from the broker timestamp of
-the court record, which is when the agency could first know of it.
+`as_of`; an act exactly at the deadline is on time. Court deadlines are legal periods (hub/domain/calendar.py)
+counted from the courts' own business times (`occurred_at`, `served_at`, `received_at`, `performed_at`);
+a shielding or revocation counts as done only once the hub has recorded it (one decided on time but
+published weeks later kept the debtor barred all that time), except for records imported as history, and
+every court act recorded later than the publication period is PUBLICATION_LATE.
+Agency deadlines run from when the agency could first know: the broker's record of the court act, or
+the agency's start, whichever is later, so an agency that joins late is not judged on years before it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hub.domain.calendar import DayCounter, add_months
+from hub.domain.calendar import LegalCalendar, Period
 from hub.domain.events import CourtEvent, FeedbackEvent, Included, Shielded
 from hub.domain.history import Recorded, first_records
 from hub.domain.lifecycle import EntryState, step
@@ -25,6 +29,7 @@ COURT_RULES = (
     "PERIOD_EXPIRED_NOT_SHIELDED",
     "RESTRICTED_WITHOUT_EMPLOYER_NOTICE",
     "ORPHAN_EVENT",
+    "PUBLICATION_LATE",
 )
 AGENCY_RULES = (
     "SANCTION_NOT_APPLIED",
@@ -34,21 +39,35 @@ AGENCY_RULES = (
     "WRONGFUL_SANCTION",
 )
 RULES = COURT_RULES + AGENCY_RULES
+ONE_DAY, THREE_DAYS, TEN_DAYS = Period(1), Period(3), Period(10)  # the Opinions' periods
 
 
 @dataclass(frozen=True)
 class Deadlines:
-    correction_request_days: int = 10
-    review_days: int = 3
-    revoke_days: int = 3
-    shield_days: int = 3
-    period_grace_days: int = 3
-    agency_hours: int = 24
-    days: DayCounter = field(default_factory=DayCounter.calendar_days)
+    """Every period the rules count, each with its own unit, and the calendar they are counted in.
+
+    Court periods are legal periods (see hub/domain/calendar.py); agency deadlines are hours from when the
+    agency could first know of the court's act.
+    """
+
+    calendar: LegalCalendar = field(default_factory=LegalCalendar)
+    correction_request: Period = TEN_DAYS
+    review: Period = THREE_DAYS
+    revoke: Period = THREE_DAYS
+    shield: Period = THREE_DAYS
+    period_grace: Period = THREE_DAYS
+    publication: Period = ONE_DAY
+    agency_hours: float = 24
+    agency_since: Mapping[str, dt.datetime] = field(default_factory=dict)
+    max_retention_days: int = 5 * 365 + 1
+    check_tolerance: dt.timedelta = dt.timedelta(seconds=5)
 
     @property
     def agency(self) -> dt.timedelta:
         return dt.timedelta(hours=self.agency_hours)
+
+    def due(self, act: dt.datetime, period: Period) -> dt.datetime:
+        return self.calendar.deadline(act, period)
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,18 @@ def _late(act_at: dt.datetime | None, due: dt.datetime, as_of: dt.datetime) -> b
     return as_of > due and (act_at is None or act_at > due)
 
 
+def _effective(r: Recorded) -> dt.datetime:
+    """When a court act took effect for the people it concerns: once it was decided and published."""
+    return r.event.occurred_at if r.historical else max(r.event.occurred_at, r.recorded_at)
+
+
+def _when(r: Recorded) -> str:
+    event = r.event
+    if r.historical or r.recorded_at <= event.occurred_at:
+        return f"{event.occurred_at.isoformat()}"
+    return f"{event.occurred_at.isoformat()} (recorded {r.recorded_at.isoformat()})"
+
+
 @dataclass
 class _Entry:
     """One entry's court record, as the rules need it."""
@@ -82,10 +113,14 @@ class _Entry:
     state: EntryState | None = None
     warnings: list[CourtEvent] = field(default_factory=list)
     included: Recorded | None = None
-    closing: Recorded | None = None
+    closings: list[Recorded] = field(default_factory=list)  # the shielding or revocation, then a revocation
     requests: list[CourtEvent] = field(default_factory=list)
     decisions: list[CourtEvent] = field(default_factory=list)
-    revocations: list[CourtEvent] = field(default_factory=list)
+    revocations: list[Recorded] = field(default_factory=list)
+
+    @property
+    def closing(self) -> Recorded | None:
+        return self.closings[0] if self.closings else None
 
 
 class _Judge:
@@ -106,6 +141,7 @@ class _Judge:
             if event.occurred_at > self.as_of:
                 continue
             entry = entries.setdefault(event.entry_id, _Entry(event.entry_id, f"court:{event.court_code}"))
+            self.publication(entry, r)
             moved = step(entry.state, event, len(entry.requests) > len(entry.decisions))
             if moved.refused:
                 self.flag(
@@ -127,11 +163,26 @@ class _Judge:
             elif kind == "CorrectionDecided":
                 entry.decisions.append(event)
             elif kind in ("Shielded", "Revoked"):
-                if entry.closing is None:
-                    entry.closing = r
+                entry.closings.append(r)
                 if kind == "Revoked":
-                    entry.revocations.append(event)
+                    entry.revocations.append(r)
         return entries
+
+    def publication(self, entry: _Entry, r: Recorded) -> None:
+        """A court act must reach the hub promptly: the units it binds learn of it only from the topic."""
+        if r.historical:
+            return
+        event = r.event
+        due = self.d.due(event.occurred_at, self.d.publication)
+        if _late(r.recorded_at, due, self.as_of):
+            self.flag(
+                "PUBLICATION_LATE",
+                entry.court,
+                entry.entry_id,
+                due,
+                f"{event.event_type} {event.event_id} of {event.occurred_at.isoformat()} recorded "
+                f"{r.recorded_at.isoformat()}, more than {self.d.publication} later",
+            )
 
     def court_rules(self, entry: _Entry) -> None:
         if entry.included is None:
@@ -154,7 +205,8 @@ class _Judge:
                 at,
                 f"Included {included.event_id} is RESTRICTED but no employer was notified",
             )
-        window = self.d.days.add(at, self.d.correction_request_days)
+        served = included.served_at or at
+        window = self.d.due(served, self.d.correction_request)
         for number, request in enumerate(entry.requests):
             decision = entry.decisions[number] if number < len(entry.decisions) else None
             received = request.received_at  # type: ignore[attr-defined]
@@ -165,9 +217,10 @@ class _Judge:
                     entry.entry_id,
                     window,
                     f"correction request received {received.isoformat()}, after the "
-                    f"{self.d.correction_request_days}-day window",
+                    f"{self.d.correction_request} window from {'service' if included.served_at else 'inclusion'} "
+                    f"{served.isoformat()}",
                 )
-            due = self.d.days.add(received, self.d.review_days)
+            due = self.d.due(received, self.d.review)
             decided_at = decision.occurred_at if decision is not None else None
             if _late(decided_at, due, self.as_of):
                 self.flag(
@@ -179,51 +232,65 @@ class _Judge:
                     + (f"decided {decided_at.isoformat()}" if decided_at else "not decided"),
                 )
             if decision is not None and decision.outcome == "UPHELD":  # type: ignore[attr-defined]
-                due = self.d.days.add(decision.occurred_at, self.d.revoke_days)
-                revoked_at = min((r.occurred_at for r in entry.revocations), default=None)
-                if _late(revoked_at, due, self.as_of):
+                due = self.d.due(decision.occurred_at, self.d.revoke)
+                first = min(entry.revocations, key=_effective, default=None)
+                if _late(_effective(first) if first else None, due, self.as_of):
                     self.flag(
                         "CORRECTION_UPHELD_NOT_REVOKED",
                         entry.court,
                         entry.entry_id,
                         due,
                         f"correction upheld {decision.occurred_at.isoformat()}, "
-                        + (f"revoked {revoked_at.isoformat()}" if revoked_at else "not revoked"),
+                        + (f"revoked {_when(first)}" if first else "not revoked"),
                     )
-        closing = entry.closing.event if entry.closing else None
-        if isinstance(closing, Shielded) and closing.performed_at is not None:
-            due = self.d.days.add(closing.performed_at, self.d.shield_days)
-            if _late(closing.occurred_at, due, self.as_of):
+        closing = entry.closing
+        shielding = closing.event if closing else None
+        if closing and isinstance(shielding, Shielded) and shielding.performed_at is not None:
+            due = self.d.due(shielding.performed_at, self.d.shield)
+            if _late(_effective(closing), due, self.as_of):
                 self.flag(
                     "SHIELD_OVERDUE",
                     entry.court,
                     entry.entry_id,
                     due,
-                    f"performed {closing.performed_at.isoformat()}, shielded {closing.occurred_at.isoformat()}",
+                    f"performed {shielding.performed_at.isoformat()}, shielded {_when(closing)}",
                 )
         if included.period_months is not None:
-            expiry = add_months(at, included.period_months)
-            due = self.d.days.add(expiry, self.d.period_grace_days)
-            closed_at = closing.occurred_at if closing else None
-            if _late(closed_at, due, self.as_of):
+            expiry = self.d.calendar.months_end(at, included.period_months)
+            due = self.d.due(expiry - dt.timedelta(microseconds=1), self.d.period_grace)
+            if _late(_effective(closing) if closing else None, due, self.as_of):
                 self.flag(
                     "PERIOD_EXPIRED_NOT_SHIELDED",
                     entry.court,
                     entry.entry_id,
                     due,
                     f"{included.period_months}-month period ended {expiry.isoformat()}, "
-                    + (f"closed {closed_at.isoformat()}" if closed_at else "still active"),
+                    + (f"closed {_when(closing)}" if closing else "still active"),
                 )
 
     # -- agencies --------------------------------------------------------------------------------
 
-    def agency_rules(self, agency: str, entries: dict[str, _Entry], answers: dict[str, list[Recorded]]) -> None:
+    def agency_rules(self, agency: str, entries: dict[str, _Entry], feedback: list[Recorded]) -> None:
         party = f"agency:{agency}"
+        since = self.d.agency_since.get(agency) or min((r.recorded_at for r in feedback), default=None)
+
+        def due_after(court_record: Recorded) -> dt.datetime:
+            known = court_record.recorded_at if since is None else max(court_record.recorded_at, since)
+            return known + self.d.agency
+
+        known = [r for r in feedback if r.recorded_at <= self.as_of]
+        answers: dict[str, list[Recorded]] = {}
+        by_entry: dict[str, list[Recorded]] = {}
+        for r in known:
+            event: FeedbackEvent = r.event  # type: ignore[assignment]
+            if event.court_event_id is not None:
+                answers.setdefault(event.court_event_id, []).append(r)
+            by_entry.setdefault(event.entry_id, []).append(r)
         for entry in entries.values():
             if entry.included is None or entry.included.recorded_at > self.as_of:
                 continue
             included: Included = entry.included.event  # type: ignore[assignment]
-            due = entry.included.recorded_at + self.d.agency
+            due = due_after(entry.included)
             replies = answers.get(included.event_id, [])
             applied = [r for r in replies if r.event.event_type == "SanctionApplied"]
             failed = [r for r in replies if r.event.event_type == "SanctionFailed"]
@@ -259,74 +326,146 @@ class _Judge:
                         f"SanctionApplied {r.event.event_id} on {r.event.subject_id}, "  # type: ignore[attr-defined]
                         "who is neither the debtor nor its legal representative",
                     )
-            if not applied or entry.closing is None or entry.closing.recorded_at > self.as_of:
+            if applied:
+                self.releases(party, entry, answers, by_entry.get(entry.entry_id, []), due_after)
+
+    def releases(self, party: str, entry: _Entry, answers, own: list[Recorded], due_after) -> None:
+        """Every closing of an applied entry must be answered: a shielding by a lift or a retention, a
+        revocation (the listing had no basis) by a lift of whatever is still held, retentions included."""
+        for number, closing in enumerate(entry.closings):
+            if closing.recorded_at > self.as_of:
                 continue
-            closing = entry.closing
-            due = closing.recorded_at + self.d.agency
-            releases = [
-                r
-                for r in answers.get(closing.event.event_id, [])
-                if r.event.event_type in ("SanctionLifted", "SanctionRetained")
-            ]
-            if _late(min((r.recorded_at for r in releases), default=None), due, self.as_of):
+            event = closing.event
+            revoked = event.event_type == "Revoked"
+            if number > 0 and not _held(own, closing.recorded_at):
+                continue  # a revocation after a lift: nothing left to release
+            accepted = ("SanctionLifted",) if revoked else ("SanctionLifted", "SanctionRetained")
+            replies = [r for r in answers.get(event.event_id, []) if r.event.event_type in accepted]
+            due = due_after(closing)
+            if _late(min((r.recorded_at for r in replies), default=None), due, self.as_of):
                 self.flag(
                     "SANCTION_NOT_LIFTED",
                     party,
                     entry.entry_id,
                     due,
-                    f"entry {closing.event.event_type.lower()} by {closing.event.event_id}, "
-                    "no SanctionLifted or SanctionRetained",
+                    f"entry {event.event_type.lower()} by {event.event_id}, no "
+                    + (
+                        "SanctionLifted (a revocation ends every retention)"
+                        if revoked
+                        else "SanctionLifted or SanctionRetained"
+                    ),
                 )
 
-    def retentions(self, agency: str, feedback: list[Recorded]) -> None:
-        lifted: dict[tuple[str, str], list[Recorded]] = {}
+    def retentions(
+        self, agency: str, feedback: list[Recorded], court_by_id: dict[str, Recorded], entries: dict[str, _Entry]
+    ) -> None:
+        party = f"agency:{agency}"
+        lifts: dict[str, list[Recorded]] = {}
         for r in feedback:
             if r.event.event_type == "SanctionLifted":
-                lifted.setdefault((r.event.entry_id, r.event.court_event_id), []).append(r)  # type: ignore[attr-defined]
+                lifts.setdefault(r.event.entry_id, []).append(r)  # type: ignore[attr-defined]
         for r in feedback:
             if r.event.event_type != "SanctionRetained" or r.recorded_at > self.as_of:
                 continue
             event = r.event
-            due = event.retain_until + self.d.agency  # type: ignore[attr-defined]
+            until: dt.datetime = event.retain_until  # type: ignore[attr-defined]
+            cause = court_by_id.get(event.court_event_id or "")  # type: ignore[attr-defined]
+            if cause is not None:
+                act = cause.event.occurred_at
+                bound = act + dt.timedelta(days=self.d.max_retention_days)
+                if cause.event.event_type == "Revoked":
+                    wrong = "after a revocation, which leaves no basis for any sanction"
+                elif until <= act:
+                    wrong = f"until {until.isoformat()}, not after the court's act of {act.isoformat()}"
+                elif until > bound:
+                    wrong = f"until {until.isoformat()}, beyond the {self.d.max_retention_days}-day bound"
+                else:
+                    wrong = None
+                if wrong:
+                    self.flag("WRONGFUL_SANCTION", party, event.entry_id, r.recorded_at, f"SanctionRetained {wrong}")  # type: ignore[attr-defined]
+            due = until + self.d.agency
             kept = set(event.measures)  # type: ignore[attr-defined]
             ends = [
                 x.recorded_at
-                for x in lifted.get((event.entry_id, event.court_event_id), [])  # type: ignore[attr-defined]
+                for x in lifts.get(event.entry_id, [])  # type: ignore[attr-defined]
                 if x.position > r.position and kept <= set(x.event.measures)  # type: ignore[attr-defined]
             ]
             if _late(min(ends, default=None), due, self.as_of):
                 self.flag(
                     "RETENTION_EXPIRED_NOT_LIFTED",
-                    f"agency:{agency}",
-                    event.entry_id,
-                    due,  # type: ignore[attr-defined]
-                    f"retained until {event.retain_until.isoformat()}, not lifted",
-                )  # type: ignore[attr-defined]
+                    party,
+                    event.entry_id,  # type: ignore[attr-defined]
+                    due,
+                    f"retained until {until.isoformat()}, not lifted",
+                )
 
-    def interceptions(
-        self, agency: str, feedback: list[Recorded], entries: dict[str, _Entry], retained: dict[str, dt.datetime]
-    ) -> None:
+    def interceptions(self, agency: str, feedback: list[Recorded], entries: dict[str, _Entry]) -> None:
+        """A block is lawful if, when the check was made, one of its entries restricted that subject for that
+        measure here: included and recorded, not yet closed (or kept by a retention), and applied by this agency
+        to this subject with this measure. The tolerance allows for the checker's index refresh."""
+        tolerance = self.d.check_tolerance
+        supports: dict[str, list[FeedbackEvent]] = {}
+        for r in feedback:
+            if r.event.event_type in ("SanctionApplied", "SanctionRetained"):
+                supports.setdefault(r.event.entry_id, []).append(r.event)  # type: ignore[attr-defined,arg-type]
         for r in feedback:
             if r.event.event_type != "InterceptionRecorded" or r.recorded_at > self.as_of:
                 continue
-            at = r.recorded_at
-            covering = []
-            for entry_id in r.event.entry_ids:  # type: ignore[attr-defined]
-                entry = entries.get(entry_id)
-                if entry is None or entry.included is None or entry.included.recorded_at > at:
-                    continue
-                open_then = entry.closing is None or entry.closing.recorded_at > at
-                if open_then or retained.get(entry_id, at) > at:
-                    covering.append(entry_id)
+            block = r.event
+            at = block.occurred_at
+            subject, measure = block.subject_id, block.measure  # type: ignore[attr-defined]
+            covering = [
+                entry_id
+                for entry_id in block.entry_ids  # type: ignore[attr-defined]
+                if self._covered(entries.get(entry_id), supports.get(entry_id, []), subject, measure, at, tolerance)
+            ]
             if not covering:
                 self.flag(
                     "WRONGFUL_SANCTION",
                     f"agency:{agency}",
-                    r.event.entry_id,
-                    at,  # type: ignore[attr-defined]
-                    f"InterceptionRecorded {r.event.event_id} blocked {r.event.subject_id} "  # type: ignore[attr-defined]
-                    "while no active entry or retention covered it",
+                    block.entry_id,  # type: ignore[attr-defined]
+                    at,
+                    f"InterceptionRecorded {block.event_id} blocked {subject} for {measure} at {at.isoformat()} "
+                    "while no active entry or retention here restricted that subject for that measure",
                 )
+
+    @staticmethod
+    def _covered(entry, supports, subject, measure, at, tolerance) -> bool:
+        if entry is None or entry.included is None or entry.included.recorded_at > at + tolerance:
+            return False
+        closing = entry.closing
+        open_then = closing is None or closing.recorded_at > at - tolerance
+        revoked = next((c for c in entry.closings if c.event.event_type == "Revoked"), None)
+        for s in supports:
+            if s.subject_id != subject:
+                continue
+            if s.event_type == "SanctionApplied" and open_then and measure in s.measures:
+                return True
+            if (
+                s.event_type == "SanctionRetained"
+                and measure in s.measures
+                and s.retain_until > at - tolerance  # type: ignore[attr-defined]
+                and (revoked is None or revoked.recorded_at > at - tolerance)
+            ):
+                return True
+        return False
+
+
+def _held(own: list[Recorded], at: dt.datetime) -> bool:
+    """Whether the agency's own feedback about one entry still kept a measure in force at `at`."""
+    held: dict[str, dt.datetime | None] = {}
+    for r in sorted(own, key=lambda r: r.position):
+        if r.recorded_at > at:
+            break
+        event = r.event
+        if event.event_type == "SanctionApplied":
+            held.update(dict.fromkeys(event.measures))  # type: ignore[attr-defined]
+        elif event.event_type == "SanctionLifted":
+            for m in event.measures:  # type: ignore[attr-defined]
+                held.pop(m, None)
+        elif event.event_type == "SanctionRetained":
+            held.update(dict.fromkeys(event.measures, event.retain_until))  # type: ignore[attr-defined]
+    return any(until is None or until > at for until in held.values())
 
 
 def judge(
@@ -338,22 +477,16 @@ def judge(
 ) -> list[Violation]:
     """Every breach as of `as_of`, ordered by due time."""
     judge = _Judge(deadlines or Deadlines(), as_of)
-    entries = judge.court_record(first_records(court))
+    court_records = first_records(court)
+    entries = judge.court_record(court_records)
     for entry in entries.values():
         judge.court_rules(entry)
+    court_by_id = {r.event.event_id: r for r in court_records}
     by_agency: dict[str, list[Recorded]] = {a: [] for a in agencies}
     for r in first_records(feedback):
         by_agency.setdefault(r.event.agency, []).append(r)  # type: ignore[attr-defined]
     for agency, records in by_agency.items():
-        answers: dict[str, list[Recorded]] = {}
-        retained: dict[str, dt.datetime] = {}
-        for r in records:
-            event: FeedbackEvent = r.event  # type: ignore[assignment]
-            if r.recorded_at <= as_of and event.court_event_id is not None:
-                answers.setdefault(event.court_event_id, []).append(r)
-            if event.event_type == "SanctionRetained":
-                retained[event.entry_id] = event.retain_until  # type: ignore[attr-defined]
-        judge.agency_rules(agency, entries, answers)
-        judge.retentions(agency, records)
-        judge.interceptions(agency, records, entries, retained)
+        judge.agency_rules(agency, entries, records)
+        judge.retentions(agency, records, court_by_id, entries)
+        judge.interceptions(agency, records, entries)
     return sorted(judge.violations, key=lambda v: (v.due_at, v.party, v.entry_id, v.rule))

@@ -34,8 +34,9 @@ FEEDBACK_NAMESPACE = uuid.UUID("6f1c1f3e-5b7a-4c1e-9a43-1d2b9f0e7c55")
 
 class Status(StrEnum):
     APPLIED = "APPLIED"  # the entry restricts its subject
-    RETAINED = "RETAINED"  # shielded or revoked, but kept on a legal basis until `retain_until`
+    RETAINED = "RETAINED"  # shielded, but kept on a legal basis until `retain_until`
     LIFTED = "LIFTED"  # the entry no longer restricts anyone here
+    REVOKED = "REVOKED"  # the listing was revoked (it had no basis): nothing is held, nor may be again
     FAILED = "FAILED"  # the agency could not apply it
     CLOSED = "CLOSED"  # shielded or revoked before any inclusion was seen: a later inclusion is ignored
 
@@ -175,17 +176,21 @@ def _release(policy: AgencyPolicy, entry: EntrySanction | None, event: Shielded 
         return Outcome(tombstone, ignored=f"{event.event_type} for an entry never included here")
     if entry.status is Status.FAILED and entry.closing_event_id is None:
         return Outcome(replace(entry, closing_event_id=event.event_id), ignored="entry was never applied here")
+    if isinstance(event, Revoked) and entry.status in (Status.RETAINED, Status.LIFTED) and entry.included_event_id:
+        return _revoke_after_release(policy, entry, event, now)
     if entry.status is not Status.APPLIED:
         return Outcome(ignored=f"{event.event_type} ignored: entry already {entry.status}")
 
-    rules = {r.measure: r for r in policy.retention if event.event_type in r.on}
+    # Only a shielding may be followed by a retention: a revocation means the listing never had a basis.
+    rules = {r.measure: r for r in policy.retention if isinstance(event, Shielded) and "Shielded" in r.on}
     kept = [m for m in entry.measures if m in rules]
     lifted = [m for m in entry.measures if m not in rules]
     feedback: list[FeedbackEvent] = []
     if lifted:
         feedback.append(_feedback(SanctionLifted, policy, entry, event.event_id, lifted, now))
     if not kept:
-        return Outcome(replace(entry, status=Status.LIFTED, closing_event_id=event.event_id), tuple(feedback))
+        status = Status.REVOKED if isinstance(event, Revoked) else Status.LIFTED
+        return Outcome(replace(entry, status=status, closing_event_id=event.event_id), tuple(feedback))
     # One end date for the entry: the longest of its rules, counted from the court's act.
     until = event.occurred_at + dt.timedelta(days=max(rules[m].days for m in kept))
     basis = "; ".join(dict.fromkeys(rules[m].legal_basis for m in kept))
@@ -196,6 +201,14 @@ def _release(policy: AgencyPolicy, entry: EntrySanction | None, event: Shielded 
         entry, status=Status.RETAINED, closing_event_id=event.event_id, retained=tuple(kept), retain_until=until
     )
     return Outcome(retained, tuple(feedback))
+
+
+def _revoke_after_release(policy: AgencyPolicy, entry: EntrySanction, event: Revoked, now: dt.datetime) -> Outcome:
+    """A listing found wrongful after it was shielded had no basis at all: whatever is still retained ends now,
+    and the revocation is answered either way, so the court knows every unit has let go."""
+    held = entry.retained if entry.status is Status.RETAINED else entry.measures
+    lifted = _feedback(SanctionLifted, policy, entry, event.event_id, held, now)
+    return Outcome(replace(entry, status=Status.REVOKED, retained=(), retain_until=None), (lifted,))
 
 
 def expire(policy: AgencyPolicy, entry: EntrySanction, now: dt.datetime) -> Outcome | None:
