@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.domain.events import CourtEvent, EventValidationError, parse_event
+from hub.domain.events import CourtEvent, EventValidationError, dated_in_future, parse_event
 
 # CSV columns: nested debtor fields are flattened with dots; `grounds` holds ;-separated values.
 CSV_COLUMNS = (
@@ -150,8 +151,13 @@ def _records_csv(path: Path) -> Iterator[tuple[int, str, Any]]:
             yield reader.line_num, raw, _unflatten(row)
 
 
-def iter_events_file(path: Path | str) -> Iterator[ParsedLine]:
-    """Validate line by line, streaming, and never stop at the first problem: one run lists them all."""
+def iter_events_file(
+    path: Path | str, published_at: dt.datetime | None = None, tolerance: dt.timedelta = dt.timedelta(minutes=5)
+) -> Iterator[ParsedLine]:
+    """Validate line by line, streaming, and never stop at the first problem: one run lists them all.
+
+    With `published_at`, an event that states a time later than that (beyond `tolerance`) is refused too.
+    """
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
@@ -171,6 +177,10 @@ def iter_events_file(path: Path | str) -> Iterator[ParsedLine]:
             event = parse_event(record, family="court")
         except EventValidationError as exc:
             yield ParsedLine(number, raw, None, tuple(Problem(str(path), number, f, r) for f, r in exc.problems))
+            continue
+        future = dated_in_future(event, published_at, tolerance) if published_at is not None else None
+        if future is not None:
+            yield ParsedLine(number, raw, None, (Problem(str(path), number, *future),))
             continue
         first = seen.setdefault(event.event_id, number)
         if first != number:

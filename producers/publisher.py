@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from hub.clients import idempotent_producer, produce
 from hub.codec import Codec, default_codec, event_headers
 from hub.config import Settings
-from hub.domain.events import CourtEvent
+from hub.domain.events import CourtEvent, EventValidationError, dated_in_future
 from hub.topics import COURT_EVENTS
 
 
@@ -46,15 +47,34 @@ class CourtPublisher:
     Embed it in a court case system: `CourtPublisher(get_settings()).publish(events)`.
     """
 
-    def __init__(self, settings: Settings, codec: Codec | None = None, producer: Producer | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec | None = None,
+        producer: Producer | None = None,
+        *,
+        history: bool = False,
+    ):
+        """`history=True` loads past events as a historical import: marked so, and exempt from the ledger's
+        publication-time rules (loading years of records is not publishing them late)."""
         self.settings = settings
         self.codec = codec or default_codec()
         self.topic = settings.topic(COURT_EVENTS)
         self.producer = producer or idempotent_producer(settings)
+        self.history = history
+        self.tolerance = dt.timedelta(seconds=settings.clock_tolerance_seconds)
 
     def prepare(self, event: CourtEvent) -> Outgoing:
+        """Encode an event for sending; raises EventValidationError for one dated after now (beyond the clock
+        tolerance), which every service would dead-letter."""
+        future = dated_in_future(event, dt.datetime.now(dt.UTC), self.tolerance)
+        if future is not None:
+            raise EventValidationError([future])
         return Outgoing(
-            event.event_id, event.debtor.id_number.encode(), self.codec.encode_event(event), event_headers(event)
+            event.event_id,
+            event.debtor.id_number.encode(),
+            self.codec.encode_event(event),
+            event_headers(event, self.history),
         )
 
     def publish(

@@ -3,7 +3,14 @@
 Lifecycles follow DESIGN §1: risk warning, inclusion, corrections upheld or rejected, shielding after
 performance, revocations, listing periods that expire. Every court act meets its deadline unless a
 breach was asked for, and each injected breach is recorded, so the ledger's report can be checked
-against the list. The same seed always gives the same file, byte for byte.
+against the list. The same config always gives the same file, byte for byte.
+
+Deadlines are counted with the legal calendar of `SimulationConfig.deadlines` (the act's own day not
+counted, ending at 24:00 of the last day, carried past rest days and holidays): an on-time act falls at
+or before `Deadlines.due(...)` of its period, an injected late act strictly after it, whatever the
+weekday. The history is meant to be imported as history; with `live_at` set, `Simulation.live` also holds
+a few events to publish live at that instant (new debtors, and optionally one publication that comes too
+late), generated from a random stream of their own so that the history does not depend on them.
 """
 
 from __future__ import annotations
@@ -18,12 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.domain.calendar import add_months
 from hub.domain.ids import resident_id_check_char, uscc_check_char
-from hub.domain.rules import COURT_RULES
+from hub.domain.rules import COURT_RULES, Deadlines
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
-DEADLINE = dt.timedelta(days=3)
 
 COURTS = [
     ("J0105", "北京市朝阳区人民法院", "京0105"),
@@ -84,7 +89,11 @@ EMPLOYERS = ["市第一人民医院", "区教育局", "某某集团有限公司"
 GROUNDS = ["CAPABLE_BUT_REFUSES", "OBSTRUCTS_EXECUTION", "EVADES_EXECUTION", "VIOLATES_ASSET_REPORTING",
            "VIOLATES_CONSUMPTION_RESTRICTION", "BREACHES_SETTLEMENT"]  # fmt: skip
 
-INJECTABLE = COURT_RULES  # one breach of each court rule can be injected
+# The court rules a simulated history can breach, one breach per chosen entry; publication comes late only
+# in the live part.
+INJECTABLE = COURT_RULES
+HISTORY_INJECTABLE = tuple(rule for rule in COURT_RULES if rule != "PUBLICATION_LATE")
+LIVE_SAFE = dt.timedelta(hours=6)  # a court act this recent is still within its publication period
 
 
 @dataclass(frozen=True)
@@ -94,33 +103,47 @@ class SimulationConfig:
     start: dt.date = dt.date(2023, 1, 2)
     span_days: int = 3 * 365
     breach_rate: float = 0.01
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    live_at: dt.datetime | None = None  # when the live events will be published (an aware instant)
+    live_debtors: int = 0
 
     def __post_init__(self) -> None:
         if self.debtors < 1:
             raise ValueError("debtors must be at least 1")
         if not 0.0 <= self.breach_rate <= 1.0:
             raise ValueError("breach rate must be between 0 and 1")
+        if self.live_at is not None and self.live_at.utcoffset() is None:
+            raise ValueError("live_at must be an aware instant")
+        if self.live_debtors < 0:
+            raise ValueError("live_debtors must not be negative")
 
 
 @dataclass
 class Simulation:
-    """The generated history: events in publication order, and the breaches put into them."""
+    """The generated history: events in publication order, and the breaches put into them.
+
+    `live` holds the events to publish at `SimulationConfig.live_at` (empty when it is not set), in
+    publication order, every time in them before `live_at`.
+    """
 
     events: list[dict[str, Any]] = field(default_factory=list)
     breaches: list[dict[str, str]] = field(default_factory=list)
+    live: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, path: Path) -> None:
-        with open(path, "w", encoding="utf-8") as out:
-            for event in self.events:
-                out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        _write_lines(path, self.events)
+
+    def write_live(self, path: Path) -> None:
+        _write_lines(path, self.live)
 
     def write_breaches(self, path: Path) -> None:
         path.write_text(json.dumps(self.breaches, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-@dataclass
-class _Debtor:
-    record: dict[str, Any]
+def _write_lines(path: Path, events: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for event in events:
+            out.write(json.dumps(event, ensure_ascii=False) + "\n")
 
 
 @dataclass
@@ -130,17 +153,20 @@ class _Entry:
     case_number: str
     debtor: dict[str, Any]
     events: list[tuple[dt.datetime, int, dict[str, Any]]] = field(default_factory=list)
+    injected: str | None = None
 
 
 class _Generator:
     def __init__(self, config: SimulationConfig):
         self.config = config
+        self.d = config.deadlines
         self.rng = random.Random(config.seed)
         self.window_start = dt.datetime.combine(config.start, dt.time(9), CHINA)
         self.window_end = self.window_start + dt.timedelta(days=config.span_days)
         self.ids: set[str] = set()
         self.order = 0
         self.case_seq: dict[str, int] = {}
+        self.persons: list[dict[str, Any]] = []
         self.result = Simulation()
 
     # -- identities -------------------------------------------------------------------------------
@@ -190,6 +216,16 @@ class _Generator:
             "legal_representative": {"id_number": rep["id_number"], "name": rep["name"]},
         }
 
+    def debtor(self) -> dict[str, Any]:
+        """A person (70%) or an organisation, whose representative is sometimes a debtor already."""
+        rng = self.rng
+        if rng.random() < 0.7:
+            debtor = self.person()
+            self.persons.append(debtor)
+            return debtor
+        representative = rng.choice(self.persons) if self.persons and rng.random() < 0.2 else None
+        return self.org(representative)
+
     # -- time -------------------------------------------------------------------------------------
 
     def within(self, low: dt.timedelta, high: dt.timedelta) -> dt.timedelta:
@@ -199,6 +235,19 @@ class _Generator:
 
     def days(self, low: float, high: float) -> dt.timedelta:
         return self.within(dt.timedelta(days=low), dt.timedelta(days=high))
+
+    def on_time(self, act: dt.datetime, due: dt.datetime) -> dt.datetime:
+        """A random instant from `act` to `due`, both possible: on time."""
+        return act + self.within(dt.timedelta(0), due - act)
+
+    def late(self, due: dt.datetime) -> dt.datetime:
+        """A random instant from one minute to nine days after `due`: late."""
+        return (due + self.within(dt.timedelta(minutes=1), dt.timedelta(days=9))).astimezone(CHINA)
+
+    def period_due(self, included: dt.datetime, months: int) -> tuple[dt.datetime, dt.datetime]:
+        """When a listing period of `months` from `included` ends, and when its shielding is due."""
+        end = self.d.calendar.months_end(included, months).astimezone(CHINA)
+        return end, self.d.due(end - dt.timedelta(microseconds=1), self.d.period_grace)
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -233,28 +282,54 @@ class _Generator:
         entry_id = self._unique(lambda: f"E{start.year}-{court[0]}-{self.rng.getrandbits(40):010X}")
         return _Entry(entry_id, court, case_number, debtor)
 
+    def include(
+        self,
+        entry: _Entry,
+        included: dt.datetime,
+        served: dt.datetime,
+        period: int | None,
+        restricted: bool,
+        notice: dict[str, str] | None,
+    ) -> None:
+        rng = self.rng
+        self.emit(
+            entry,
+            "Included",
+            included,
+            served_at=served.isoformat(),
+            grounds=rng.sample(GROUNDS, rng.choice((1, 1, 1, 2))),
+            obligation=f"{rng.choice(OBLIGATIONS)}{rng.randrange(1, 500)}万元",
+            period_months=period,
+            disclosure="RESTRICTED" if restricted else "PUBLIC",
+            employer_notified=notice,
+        )
+
     def pick_breach(self) -> str | None:
         if self.rng.random() >= self.config.breach_rate:
             return None
-        rule = self.rng.choice(INJECTABLE)
+        rule = self.rng.choice(HISTORY_INJECTABLE)
         if rule == "PERIOD_EXPIRED_NOT_SHIELDED" and self.config.span_days < 26 * 31:
             rule = "SHIELD_OVERDUE"  # a 24-month period cannot run out inside a shorter window
         return rule
 
+    # -- the history ------------------------------------------------------------------------------
+
     def lifecycle(self, debtor: dict[str, Any]) -> _Entry:
-        rng = self.rng
+        rng, d = self.rng, self.d
         injected = self.pick_breach()
         if injected == "PERIOD_EXPIRED_NOT_SHIELDED":
             warned = self.window_start + self.days(0, 30)
         else:
             warned = self.window_start + self.days(0, max(self.config.span_days - 60, 1))
         entry = self.new_entry(debtor, warned)
+        entry.injected = injected
 
         if injected == "INCLUDED_WITHOUT_RISK_WARNING":
             self.breach(injected, entry, "Included with no risk warning served")
         else:
             self.emit(entry, "RiskWarningIssued", warned, served_at=warned.isoformat())
         included = warned + self.days(7, 30)
+        served = included + self.days(0, 2)
         restricted = injected == "RESTRICTED_WITHOUT_EMPLOYER_NOTICE" or rng.random() < 0.05
         notice = None
         if injected == "RESTRICTED_WITHOUT_EMPLOYER_NOTICE":
@@ -268,18 +343,10 @@ class _Generator:
             period = rng.choice(range(24, 61, 6))
         else:
             period = None
-        self.emit(
-            entry,
-            "Included",
-            included,
-            grounds=rng.sample(GROUNDS, rng.choice((1, 1, 1, 2))),
-            obligation=f"{rng.choice(OBLIGATIONS)}{rng.randrange(1, 500)}万元",
-            period_months=period,
-            disclosure="RESTRICTED" if restricted else "PUBLIC",
-            employer_notified=notice,
-        )
+        self.include(entry, included, served, period, restricted, notice)
         included_record = entry.events[-1][2]
         if injected == "PERIOD_EXPIRED_NOT_SHIELDED":
+            assert period is not None
             self.expire(entry, included, period, injected)
             return self.with_orphan(entry, injected, debtor, included)
 
@@ -287,23 +354,27 @@ class _Generator:
         ended: dt.datetime | None = None
         path = rng.random()
         if injected in ("CORRECTION_REVIEW_OVERDUE", "CORRECTION_UPHELD_NOT_REVOKED") or path < 0.10:
-            requested = now + self.days(1, 10)
+            # Within the correction window counted from service: a later request would be an orphan.
+            window = d.due(served, d.correction_request)
+            requested = served + self.within(dt.timedelta(hours=1), window - served)
             self.emit(entry, "CorrectionRequested", requested, received_at=requested.isoformat())
+            review_due = d.due(requested, d.review)
             if injected == "CORRECTION_REVIEW_OVERDUE":
-                decided = requested + self.days(4, 12)
-                self.breach(injected, entry, "correction decided more than 3 days after it was received")
+                decided = self.late(review_due)
+                self.breach(injected, entry, f"correction decided more than {d.review} after it was received")
             else:
-                decided = requested + self.within(dt.timedelta(0), DEADLINE)
+                decided = self.on_time(requested, review_due)
             upheld = injected == "CORRECTION_UPHELD_NOT_REVOKED" or (
                 injected != "CORRECTION_REVIEW_OVERDUE" and rng.random() < 0.3
             )
             self.emit(entry, "CorrectionDecided", decided, outcome="UPHELD" if upheld else "REJECTED")
             if upheld:
+                revoke_due = d.due(decided, d.revoke)
                 if injected == "CORRECTION_UPHELD_NOT_REVOKED":
-                    revoked = decided + self.days(4, 12)
-                    self.breach(injected, entry, "correction upheld but not revoked within 3 days")
+                    revoked = self.late(revoke_due)
+                    self.breach(injected, entry, f"correction upheld but not revoked within {d.revoke}")
                 else:
-                    revoked = decided + self.within(dt.timedelta(0), DEADLINE)
+                    revoked = self.on_time(decided, revoke_due)
                 self.emit(entry, "Revoked", revoked, reason="CORRECTION_UPHELD")
                 ended = revoked
             else:
@@ -321,11 +392,12 @@ class _Generator:
                     performed = min(performed, self.window_end - dt.timedelta(days=30))
                     performed = max(performed, now + dt.timedelta(days=1))
                 if performed <= self.window_end:
+                    shield_due = d.due(performed, d.shield)
                     if injected == "SHIELD_OVERDUE":
-                        shielded = performed + self.days(4, 20)
-                        self.breach(injected, entry, "shielded more than 3 days after performance")
+                        shielded = self.late(shield_due)
+                        self.breach(injected, entry, f"shielded more than {d.shield} after performance")
                     else:
-                        shielded = performed + self.within(dt.timedelta(0), DEADLINE)
+                        shielded = self.on_time(performed, shield_due)
                     reason = rng.choice(("FULL_PERFORMANCE", "FULL_PERFORMANCE", "SETTLEMENT_PERFORMED"))
                     self.emit(entry, "Shielded", shielded, reason=reason, performed_at=performed.isoformat())
                     ended = shielded
@@ -342,11 +414,11 @@ class _Generator:
                     ended = revoked
 
         if period is not None:
-            expiry = add_months(included, period)
-            if ended is None or ended > expiry + DEADLINE:
-                if expiry <= self.window_end:
+            end, due = self.period_due(included, period)
+            if ended is None or ended > due:
+                if end <= self.window_end:
                     # The period runs out first: whatever was planned after it is dropped.
-                    entry.events[:] = [e for e in entry.events if e[0] <= expiry]
+                    entry.events[:] = [e for e in entry.events if e[0] < end]
                     self.expire(entry, included, period, None)
                 else:
                     # Still active when the simulated window closes: no expiry may fall due later.
@@ -354,12 +426,14 @@ class _Generator:
         return self.with_orphan(entry, injected, debtor, included)
 
     def expire(self, entry: _Entry, included: dt.datetime, period: int, injected: str | None) -> None:
-        expiry = add_months(included, period)
+        end, due = self.period_due(included, period)
         if injected == "PERIOD_EXPIRED_NOT_SHIELDED":
-            shielded = expiry + self.days(4, 30)
-            self.breach(injected, entry, "listing period expired, entry shielded more than 3 days later")
+            shielded = self.late(due)
+            self.breach(
+                injected, entry, f"listing period expired, entry shielded more than {self.d.period_grace} later"
+            )
         else:
-            shielded = expiry + self.within(dt.timedelta(0), DEADLINE)
+            shielded = self.on_time(end, due)
         self.emit(entry, "Shielded", shielded, reason="PERIOD_EXPIRED", performed_at=None)
 
     def with_orphan(self, entry: _Entry, injected: str | None, debtor: dict[str, Any], included: dt.datetime) -> _Entry:
@@ -370,21 +444,111 @@ class _Generator:
             self.breach(injected, orphan, "Shielded for an entry that was never included")
         return entry
 
+    # -- the live part ----------------------------------------------------------------------------
+
+    def live(self, entries: list[_Entry], live_at: dt.datetime) -> list[dict[str, Any]]:
+        """The events to publish at `live_at`, from a random stream of their own: new debtors listed in
+        the last hours and, when breaches are asked for, one late publication of each kind."""
+        self.rng = random.Random(f"{self.config.seed}/live/{live_at.astimezone(dt.UTC).isoformat()}")
+        rng, d = self.rng, self.d
+        # Whole minutes, at or before live_at: every offset below is positive, so all times are before it.
+        base = live_at.astimezone(CHINA).replace(second=0, microsecond=0)
+        count = self.config.live_debtors
+        breaches = self.config.breach_rate > 0 and count > 0
+        late_index = rng.randrange(count) if breaches else None
+        live: list[_Entry] = []
+        for number in range(count):
+            debtor = self.debtor()
+            if number == late_index:
+                warned = base - self.days(20, 30)
+                included = base - self.days(5, 15)
+                while d.due(included, d.publication) >= live_at:  # a long holiday can stretch the period
+                    included -= dt.timedelta(days=1)
+                warned = min(warned, included - dt.timedelta(days=7))
+            else:
+                warned = base - self.within(dt.timedelta(hours=3), LIVE_SAFE - dt.timedelta(minutes=10))
+                included = warned + self.within(dt.timedelta(minutes=10), dt.timedelta(hours=2))
+            entry = self.new_entry(debtor, warned)
+            self.emit(entry, "RiskWarningIssued", warned, served_at=warned.isoformat())
+            soon = min(dt.timedelta(days=2), base - included - dt.timedelta(minutes=1))
+            served = included + self.within(dt.timedelta(0), soon)
+            restricted = rng.random() < 0.05
+            notice = None
+            if restricted:
+                notified = included + self.within(dt.timedelta(0), soon)
+                notice = {"unit": rng.choice(EMPLOYERS), "notified_at": notified.isoformat()}
+            period = rng.choice(range(24, 61, 6)) if rng.random() < 0.3 else None
+            if number == late_index:
+                period = None  # nothing but the late publication to judge on this entry
+                entry.injected = "PUBLICATION_LATE"
+                days_late = (live_at - included).days
+                self.breach("PUBLICATION_LATE", entry, f"published {days_late} days after the court act")
+            self.include(entry, included, served, period, restricted, notice)
+            live.append(entry)
+        if breaches:
+            shielding = self.late_shielding(entries, live, base, live_at)
+            if shielding is not None:
+                live.append(shielding)
+        timeline = sorted((e for entry in live for e in entry.events), key=lambda e: (e[0], e[1]))
+        return [e[2] for e in timeline]
+
+    def late_shielding(
+        self, entries: list[_Entry], live: list[_Entry], base: dt.datetime, live_at: dt.datetime
+    ) -> _Entry | None:
+        """An entry of the history, still active at its end, shielded on time by its own date but published
+        too late: after the publication period and after the shielding deadline."""
+        d = self.d
+        performed = base - self.days(8, 12)
+        while d.due(d.due(performed, d.shield), d.publication) >= live_at:
+            performed -= dt.timedelta(days=1)
+        plain = [e for e in entries if self.still_active(e, performed)]
+        if not plain:
+            return None
+        reps = {e.debtor["legal_representative"]["id_number"] for e in entries + live if e.debtor["kind"] == "ORG"}
+        per_debtor: dict[str, int] = {}
+        for e in entries:
+            per_debtor[e.debtor["id_number"]] = per_debtor.get(e.debtor["id_number"], 0) + 1
+        simplest = [
+            e
+            for e in plain
+            if e.debtor["kind"] == "PERSON"
+            and per_debtor[e.debtor["id_number"]] == 1
+            and e.debtor["id_number"] not in reps
+        ]
+        chosen = self.rng.choice(simplest or plain)
+        entry = _Entry(chosen.entry_id, chosen.court, chosen.case_number, chosen.debtor)
+        shield_due = d.due(performed, d.shield)
+        shielded = self.on_time(performed, shield_due)
+        self.emit(entry, "Shielded", shielded, reason="FULL_PERFORMANCE", performed_at=performed.isoformat())
+        self.breach("PUBLICATION_LATE", entry, f"published {(live_at - shielded).days} days after the court act")
+        self.breach("SHIELD_OVERDUE", entry, f"shielding recorded after the {d.shield} deadline")
+        return entry
+
+    @staticmethod
+    def still_active(entry: _Entry, before: dt.datetime) -> bool:
+        """Included, never closed, no period, no breach, and nothing in it from `before` on."""
+        if entry.injected is not None:
+            return False
+        own = [r for _, _, r in entry.events if r["entry_id"] == entry.entry_id]
+        included = [r for r in own if r["type"] == "Included"]
+        if len(included) != 1 or included[0]["period_months"] is not None:
+            return False
+        if any(r["type"] in ("Shielded", "Revoked") for r in own):
+            return False
+        last = max(at + dt.timedelta(days=2) for at, _, r in entry.events)  # served_at is at most 2 days on
+        return last < before
+
     def run(self) -> Simulation:
         rng = self.rng
-        persons: list[dict[str, Any]] = []
         entries: list[_Entry] = []
         for _ in range(self.config.debtors):
-            if rng.random() < 0.7:
-                debtor = self.person()
-                persons.append(debtor)
-            else:
-                representative = rng.choice(persons) if persons and rng.random() < 0.2 else None
-                debtor = self.org(representative)
+            debtor = self.debtor()
             count = 1 + (rng.random() < 0.15) + (rng.random() < 0.05)
             entries.extend(self.lifecycle(debtor) for _ in range(count))
         timeline = sorted((e for entry in entries for e in entry.events), key=lambda e: (e[0], e[1]))
         self.result.events = [e[2] for e in timeline]
+        if self.config.live_at is not None:
+            self.result.live = self.live(entries, self.config.live_at)
         self.result.breaches.sort(key=lambda b: (b["entry_id"], b["rule"]))
         return self.result
 

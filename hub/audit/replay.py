@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from hub.clients import admin
-from hub.codec import Codec, CodecError, codec_for, default_codec
+from hub.codec import Codec, CodecError, codec_for, default_codec, future_dated, is_historical
 from hub.config import Settings
 from hub.domain.events import EventValidationError
 from hub.domain.history import Recorded, by_agency, digest, entry_states, sanction_supports
@@ -40,7 +40,7 @@ class TopicHistory:
     court: list[Recorded] = field(default_factory=list)
     feedback: list[Recorded] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
-    undecodable: int = 0
+    undecodable: int = 0  # not decodable or not valid: dead-lettered by the services
     records: int = 0
     clashes: int = 0  # entry ids used on more than one partition, i.e. for more than one debtor
 
@@ -70,6 +70,7 @@ def _read_partitions(
     One consumer reads them all; returns the number of records read.
     """
     families = dict(sources)
+    tolerance = dt.timedelta(seconds=settings.clock_tolerance_seconds)
     ranges = {
         (topic, p): (0, end)
         for topic, _family in sources
@@ -89,7 +90,11 @@ def _read_partitions(
         except (CodecError, EventValidationError):
             history.undecodable += 1
             continue
-        recorded = Recorded(event, dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC), read)
+        if future_dated(event, record.timestamp_ms, tolerance):
+            history.undecodable += 1  # dead-lettered by every service: never in effect
+            continue
+        at = dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC)
+        recorded = Recorded(event, at, read, is_historical(record.headers))
         (history.court if family == "court" else history.feedback).append(recorded)
     return read
 
@@ -213,8 +218,8 @@ def replay(
             entries[entry_id] = view
         supports |= results[partition].supports
     result: dict[str, Any] = {
-        "as_of": as_of.astimezone(dt.UTC).isoformat(),
-        "known_at": known_at.astimezone(dt.UTC).isoformat(),
+        "as_of": as_of.astimezone(settings.zone).isoformat(),
+        "known_at": known_at.astimezone(settings.zone).isoformat(),
         "entries": dict(sorted(entries.items())),
         "sanctions": by_agency(supports),
     }

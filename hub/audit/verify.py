@@ -45,7 +45,7 @@ def verify(settings: Settings, progress=None, history: TopicHistory | None = Non
     now = dt.datetime.now(dt.UTC)
     result.notes.append(
         f"topics: {history.records} records, {len(history.court)} court and {len(history.feedback)} feedback events "
-        f"decoded, {history.undecodable} undecodable (dead-lettered by the services), "
+        f"decoded, {history.undecodable} undecodable or invalid (dead-lettered by the services), "
         f"{len(history.checkpoints)} checkpoints"
     )
     _check_ledger(settings, history, now, result)
@@ -59,6 +59,7 @@ def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, r
     court: list[Recorded] = []
     feedback: list[Recorded] = []
     stored: dict[str, str] = {}
+    imported: dict[str, bool] = {}
     altered: list[str] = []
     broken_links: list[str] = []
     heads: dict[int, str] = {}
@@ -77,7 +78,10 @@ def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, r
             heads[row.seq] = stored_hash
             stored[row.event_id] = row.body
             event = parse_event(json.loads(row.body), row.family)
-            (court if row.family == "court" else feedback).append(Recorded(event, row.recorded_at, row.seq))
+            (court if row.family == "court" else feedback).append(
+                Recorded(event, row.recorded_at, row.seq, row.historical)
+            )
+            imported[row.event_id] = row.historical
     db.dispose()
     result.differ("ledger chain", altered + broken_links)
 
@@ -118,6 +122,10 @@ def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, r
     result.differ("ledger", [f"event {e} is on the topics but not in the ledger" for e in missing])
     result.differ("ledger", [f"event {e} is in the ledger but on no topic" for e in extra])
     result.differ("ledger", [f"event {e} differs between the topics and the ledger" for e in changed])
+    marks = sorted(e for e in set(on_topics) & set(imported) if on_topics[e].historical != imported[e])
+    result.differ(
+        "ledger", [f"event {e} is marked as a historical import on one side only (topic or ledger)" for e in marks]
+    )
 
     topic_entries = entry_states(history.court, now, now)
     ledger_entries = entry_states(court, now, now)

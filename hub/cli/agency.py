@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from consumers import UnknownAgencyError, load_policy
+from consumers import PolicyError, load_policy
 from hub.agency.check import CheckError, InterceptionChecker
 from hub.agency.service import AgencyHandler, open_database
 from hub.cli.common import MetricsPort, Once, console, emit, err_console, error, settings
@@ -27,7 +27,7 @@ def run(
     cfg = settings()
     try:
         policy = load_policy(name, cfg)
-    except UnknownAgencyError as exc:
+    except PolicyError as exc:
         error(exc)
         raise typer.Exit(2) from None
     db = open_database(cfg, name)
@@ -51,7 +51,7 @@ def check(
     try:
         checker = InterceptionChecker(cfg, name, cached=False)
         result = checker.check(subject, measure, channel)
-    except (CheckError, UnknownAgencyError) as exc:
+    except (CheckError, PolicyError) as exc:
         error(exc)
         raise typer.Exit(2) from None
     if result.decision == "BLOCKED" and not checker.deliver_pending(timeout=15.0):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Literal
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from hub.audit.replay import replay as run_replay
 from hub.audit.verify import verify as run_verify
 from hub.cli.common import console, emit, err_console, escape, parse_instant, progress_counter, settings
+from hub.domain.times import show
 
 app = typer.Typer(help="Rebuild history from the topics and verify the services against it.", no_args_is_help=True)
 
@@ -18,11 +20,19 @@ app = typer.Typer(help="Rebuild history from the topics and verify the services 
 @app.command()
 def replay(
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Legal time T (events' occurred_at). Default: --known-at.")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Legal time T (events' occurred_at): a date (its end) or a time, in the courts' zone unless it has "
+            "an offset. Default: --known-at.",
+        ),
     ] = None,
     known_at: Annotated[
         str | None,
-        typer.Option("--known-at", help="Record time K (broker timestamps). Default: the latest record's time."),
+        typer.Option(
+            "--known-at",
+            help="Record time K (broker timestamps), read like --as-of. Default: the latest record's time.",
+        ),
     ] = None,
     output: Annotated[Literal["json", "table"], typer.Option("--format", help="json or table.")] = "json",
 ) -> None:
@@ -38,7 +48,9 @@ def replay(
     if output == "json":
         emit(json.dumps(result, ensure_ascii=False, sort_keys=True, indent=1))
         return
-    console.print(f"as of {result['as_of']}, as known at {result['known_at']}")
+    zone = cfg.zone
+    as_of, known = (dt.datetime.fromisoformat(result[k]) for k in ("as_of", "known_at"))
+    console.print(f"as of {show(as_of, zone)}, as known at {show(known, zone)} (times in {zone})")
     console.print(f"read {history.records} records ({history.undecodable} undecodable)")
     if history.clashes:
         console.print(

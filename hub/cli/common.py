@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hub.config import Settings, get_settings
+from hub.domain.times import read_instant
 from hub.log import configure
 
 # Options every service command shares (`hub agency run`, `hub ledger run`).
@@ -39,12 +40,12 @@ def error(message: object) -> None:
 
 
 def parse_instant(value: str, option: str) -> dt.datetime:
-    """An instant on the command line: ISO-8601; a bare date means its start, UTC if no offset is given."""
+    """An instant on the command line: a date means the end of that day, and a time without an offset is
+    read in the courts' time zone (HUB_COURT_TIME_ZONE), as a Chinese auditor means it."""
     try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO-8601 date or time", param_hint=option) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        return read_instant(value, get_settings().zone)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def settings() -> Settings:

@@ -35,18 +35,29 @@ def publish(
             "--skip-invalid", metavar="REJECTS", help="Publish the valid records; invalid ones go to REJECTS."
         ),
     ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help="Load past events as a historical import: marked so, and exempt from the ledger's "
+            "publication-time rules (PUBLICATION_LATE, late-recorded shielding).",
+        ),
+    ] = False,
 ) -> None:
     """Validate every record, then publish all of them to court.list-events, or nothing at all.
 
-    Problems are printed as FILE:LINE: field: reason. Exit 1: invalid input (nothing published unless
+    Problems are printed as FILE:LINE: field: reason. An event dated after now (beyond
+    HUB_CLOCK_TOLERANCE_SECONDS) is refused. Exit 1: invalid input (nothing published unless
     --skip-invalid); exit 3: a delivery failed.
     """
     cfg = settings()
-    publisher = None if dry_run else CourtPublisher(cfg)
+    publisher = None if dry_run else CourtPublisher(cfg, history=history)
     ready: list[Outgoing] = []
     rejected = []
+    now = dt.datetime.now(dt.UTC)
+    tolerance = dt.timedelta(seconds=cfg.clock_tolerance_seconds)
     try:
-        for item in iter_events_file(file):
+        for item in iter_events_file(file, now, tolerance):
             if item.event is None:
                 rejected.append(item)
             elif publisher is not None:
@@ -78,14 +89,15 @@ def publish(
         return
     with progress_bar("publishing", len(ready)) as advance:
         report = publisher.send(ready, progress=advance)
-    _print_report(report, cfg.topic(COURT_EVENTS))
+    _print_report(report, cfg.topic(COURT_EVENTS), history)
     if not report.ok:
         raise typer.Exit(EXIT_DELIVERY)
 
 
-def _print_report(report: PublishReport, topic: str) -> None:
+def _print_report(report: PublishReport, topic: str, history: bool = False) -> None:
+    what = "events as a historical import" if history else "events"
     console.print(
-        f"published {report.published} events to {topic} in {report.seconds:.2f}s ({report.rate:,.0f} events/s)"
+        f"published {report.published} {what} to {topic} in {report.seconds:.2f}s ({report.rate:,.0f} events/s)"
     )
     if report.failures:
         for event_id, reason in report.failures[:20]:
@@ -105,8 +117,23 @@ def simulate_command(
         float,
         typer.Option("--breach-rate", min=0.0, max=1.0, help="Share of entries given one procedural breach."),
     ] = 0.01,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the events as JSON Lines (publish format).")] = None,
-    do_publish: Annotated[bool, typer.Option("--publish", help="Publish the events to court.list-events.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the history as JSON Lines (for `publish --history`).")
+    ] = None,
+    live: Annotated[
+        int,
+        typer.Option(
+            "--live",
+            min=0,
+            help="Also make events dated just before now for N new debtors, to publish live (with a breach rate, "
+            "one of them and one shielding of the history are published late).",
+        ),
+    ] = 0,
+    live_out: Annotated[Path | None, typer.Option("--live-out", help="Write the live events as JSON Lines.")] = None,
+    do_publish: Annotated[
+        bool,
+        typer.Option("--publish", help="Publish the history as a historical import, then the live events."),
+    ] = False,
     breaches_out: Annotated[
         Path | None, typer.Option("--breaches-out", help="Write the injected breaches (rule, party, entry_id) as JSON.")
     ] = None,
@@ -115,19 +142,38 @@ def simulate_command(
     if out is None and not do_publish:
         error("give --out FILE, --publish, or both")
         raise typer.Exit(2)
-    result = simulate(SimulationConfig(debtors=debtors, seed=seed, start=start.date(), breach_rate=breach_rate))
+    if live_out is not None and not live:
+        error("--live-out needs --live N")
+        raise typer.Exit(2)
+    live_at = dt.datetime.now(dt.UTC) if live else None
+    config = SimulationConfig(
+        debtors=debtors,
+        seed=seed,
+        start=start.date(),
+        breach_rate=breach_rate,
+        deadlines=settings().deadlines(),
+        live_at=live_at,
+        live_debtors=live,
+    )
+    result = simulate(config)
     if out is not None:
         result.write(out)
         console.print(f"wrote {len(result.events)} events for {debtors} debtors to {out}")
+    if live_out is not None:
+        result.write_live(live_out)
+        console.print(f"wrote {len(result.live)} live events to {live_out}")
     if breaches_out is not None:
         result.write_breaches(breaches_out)
         console.print(f"wrote {len(result.breaches)} injected breaches to {breaches_out}")
     if do_publish:
         cfg = settings()
-        publisher = CourtPublisher(cfg)
-        ready = [publisher.prepare(parse_event(record, family="court")) for record in result.events]
-        with progress_bar("publishing", len(ready)) as advance:
-            report = publisher.send(ready, progress=advance)
-        _print_report(report, cfg.topic(COURT_EVENTS))
-        if not report.ok:
-            sys.exit(EXIT_DELIVERY)
+        for records, history in ((result.events, True), (result.live, False)):
+            if not records:
+                continue
+            publisher = CourtPublisher(cfg, history=history)
+            ready = [publisher.prepare(parse_event(record, family="court")) for record in records]
+            with progress_bar("publishing", len(ready)) as advance:
+                report = publisher.send(ready, progress=advance)
+            _print_report(report, cfg.topic(COURT_EVENTS), history)
+            if not report.ok:
+                sys.exit(EXIT_DELIVERY)

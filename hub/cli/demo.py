@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import time
@@ -53,6 +54,7 @@ def demo(
     debtors: Annotated[int, typer.Option("--debtors", help="How many debtors to simulate.")] = 5000,
     seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 2016,
     breach_rate: Annotated[float, typer.Option("--breach-rate", help="Share of entries with a court breach.")] = 0.02,
+    live: Annotated[int, typer.Option("--live", help="New debtors published live after the history.")] = 20,
 ) -> None:
     """Simulate and publish a court history, run the four agencies and the ledger, check, report, verify."""
     cfg = settings()
@@ -61,21 +63,41 @@ def demo(
     state = cfg.state_dir / "demo"
     state.mkdir(parents=True, exist_ok=True)
 
-    _step(f"courts: simulating {debtors} debtors (seed {seed}) and publishing to court.list-events")
-    simulation = simulate(SimulationConfig(debtors=debtors, seed=seed, breach_rate=breach_rate))
+    _step(f"courts: simulating {debtors} debtors (seed {seed}) and loading their history into court.list-events")
+    live_at = dt.datetime.now(dt.UTC)
+    simulation = simulate(
+        SimulationConfig(
+            debtors=debtors,
+            seed=seed,
+            breach_rate=breach_rate,
+            deadlines=cfg.deadlines(),
+            live_at=live_at,
+            live_debtors=live,
+        )
+    )
     simulation.write(state / "court-events.jsonl")
+    simulation.write_live(state / "live-events.jsonl")
     simulation.write_breaches(state / "injected-breaches.json")
-    report = CourtPublisher(cfg).publish(parse_event(r, "court") for r in simulation.events)  # type: ignore[misc]
-    if not report.ok:
-        raise typer.Exit(f"publishing failed: {report.failures[:3]}")
-    console.print(f"  published {report.published} events ({report.rate:,.0f}/s); file: {state / 'court-events.jsonl'}")
+    for records, history in ((simulation.events, True), (simulation.live, False)):
+        report = CourtPublisher(cfg, history=history).publish(parse_event(r, "court") for r in records)  # type: ignore[misc]
+        if not report.ok:
+            raise typer.Exit(f"publishing failed: {report.failures[:3]}")
+        if history:
+            console.print(
+                f"  published {report.published} past events as a historical import ({report.rate:,.0f}/s); "
+                f"file: {state / 'court-events.jsonl'}"
+            )
+        else:
+            console.print(
+                f"  then {report.published} live events, some of them late; file: {state / 'live-events.jsonl'}"
+            )
     console.print(f"  {len(simulation.breaches)} court breaches injected: {state / 'injected-breaches.json'}")
 
     _step("agencies: bank, tax, land and transport apply and lift sanctions")
     _run_services([["agency", "run", a] for a in cfg.agencies])
 
     _step("interception checks (自动拦截)")
-    _checks(cfg, simulation.events)
+    _checks(cfg, simulation.events + simulation.live)
 
     _step("ledger: recording every event in the hash chain")
     _run_services([["ledger", "run"]])

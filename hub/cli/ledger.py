@@ -13,6 +13,7 @@ from rich.table import Table
 from hub.cli.common import MetricsPort, Once, console, emit, error, parse_instant, settings
 from hub.codec import default_codec
 from hub.domain.rules import RULES
+from hub.domain.times import show
 from hub.engine import ConsumerEngine
 from hub.ledger.report import build_report
 from hub.ledger.service import LedgerHandler, open_database
@@ -36,7 +37,14 @@ def run(
 
 @app.command()
 def report(
-    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO-8601 instant (default: now).")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="A date (the end of that day) or a time, read in the courts' time zone unless it has an offset "
+            "(default: now).",
+        ),
+    ] = None,
     output: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="table, json or csv.")] = "table",
     party: Annotated[
         str | None, typer.Option("--party", help="Only this party, e.g. court:J0105 or agency:bank.")
@@ -58,12 +66,21 @@ def report(
 
 def _table(result) -> None:
     data = result.as_dict()
-    console.print(f"Compliance report as of {data['as_of']}", style="bold")
+    zone = result.zone
+    offset = dt.datetime.now(zone).strftime("%z")
+    console.print(
+        f"Compliance report as of {show(result.as_of, zone)} (times in {zone}, UTC{offset[:3]}:{offset[3:]})",
+        style="bold",
+    )
     for party, group in groupby(sorted(result.violations, key=lambda v: (v.party, v.due_at)), key=lambda v: v.party):
         table = Table("rule", "entry", "due at", "detail", title=party, title_justify="left")
         for v in group:
-            table.add_row(v.rule, v.entry_id, v.due_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"), v.detail)
+            table.add_row(v.rule, v.entry_id, show(v.due_at, zone), v.detail)
         console.print(table)
+    if result.imported:
+        console.print(
+            f"{result.imported} court events were loaded as a historical import (exempt from publication-time rules)"
+        )
     summary = data["summary"]
     console.print("entries: " + ", ".join(f"{k} {v}" for k, v in summary["entries"].items()))
     console.print(f"violations: {len(result.violations)}")

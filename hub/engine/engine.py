@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.clients import consumer as make_consumer
 from hub.clients import idempotent_producer, is_fatal
-from hub.codec import Codec, CodecError
+from hub.codec import Codec, CodecError, future_dated, is_historical
 from hub.config import Settings
 from hub.db import copy_rows, scratch_table
 from hub.domain.events import Event, EventValidationError
@@ -47,6 +47,7 @@ class Delivered:
     offset: int
     timestamp_ms: int
     key: bytes | None
+    historical: bool = False  # published as a historical import (header hub-import: history)
 
     @property
     def timestamp(self) -> dt.datetime:
@@ -226,6 +227,7 @@ class ConsumerEngine:
         self.tick_interval = tick_interval
         self.clock = clock
         self.service = handler.service
+        self.clock_tolerance = dt.timedelta(seconds=settings.clock_tolerance_seconds)
         self.dead_letter_topic = settings.topic(DEAD_LETTER)
         self.log = get_logger("hub.engine").bind(service=self.service)
         self.stopping = False
@@ -331,8 +333,10 @@ class ConsumerEngine:
             except (CodecError, EventValidationError) as exc:
                 batch.dead.append((m, "decode" if isinstance(exc, CodecError) else "validation", str(exc)))
                 continue
-            item = Delivered(event, m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key())
-            refused = self.handler.check(item)
+            item = Delivered(
+                event, m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), is_historical(m.headers())
+            )
+            refused = future_dated(item.event, item.timestamp_ms, self.clock_tolerance) or self.handler.check(item)
             if refused:
                 batch.dead.append((m, "validation", refused))
                 continue

@@ -30,8 +30,11 @@ class LedgerRow:
     court_event_id: str | None
     occurred_at: dt.datetime
     body: str
+    historical: bool = False
 
     def content(self) -> str:
+        # The mark of a historical import joins the hashed content only when set, so rows chained before it
+        # existed keep their hashes.
         return canonical_json(
             [
                 self.seq,
@@ -47,6 +50,7 @@ class LedgerRow:
                 self.court_event_id,
                 _utc(self.occurred_at),
                 self.body,
+                *(["historical"] if self.historical else []),
             ]
         )
 

@@ -8,25 +8,33 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.config import Settings
 from hub.domain.history import entry_states
 from hub.domain.rules import Violation, judge
+from hub.domain.times import iso
 from hub.ledger.service import history, open_database
 
 
 @dataclass
 class Report:
+    """Times are given in the courts' zone (`zone`), with their offset."""
+
     as_of: dt.datetime
     violations: list[Violation]
     entries: dict[str, int]
+    zone: ZoneInfo
+    imported: int = 0  # court events loaded as a historical import
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "as_of": self.as_of.isoformat(),
-            "violations": [v.as_dict() for v in self.violations],
+            "as_of": iso(self.as_of, self.zone),
+            "time_zone": str(self.zone),
+            "violations": [{**v.as_dict(), "due_at": iso(v.due_at, self.zone)} for v in self.violations],
             "summary": {
                 "entries": self.entries,
+                "court_events_imported_as_history": self.imported,
                 "violations_by_rule": dict(sorted(Counter(v.rule for v in self.violations).items())),
                 "violations_by_party": dict(sorted(Counter(v.party for v in self.violations).items())),
             },
@@ -37,7 +45,7 @@ class Report:
         writer = csv.writer(out)
         writer.writerow(["rule", "party", "entry_id", "due_at", "detail"])
         for v in self.violations:
-            writer.writerow([v.rule, v.party, v.entry_id, v.due_at.isoformat(), v.detail])
+            writer.writerow([v.rule, v.party, v.entry_id, iso(v.due_at, self.zone), v.detail])
         return out.getvalue()
 
 
@@ -55,4 +63,5 @@ def build_report(
     if rule:
         violations = [v for v in violations if v.rule == rule]
     states = Counter(e["state"] for e in entry_states(court, as_of, as_of).values())
-    return Report(as_of, violations, dict(sorted(states.items())))
+    imported = len({r.event.event_id for r in court if r.historical})
+    return Report(as_of, violations, dict(sorted(states.items())), settings.zone, imported)

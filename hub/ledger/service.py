@@ -24,7 +24,7 @@ from hub.topics import CHECKPOINTS, COURT_EVENTS, FEEDBACK_PATTERN, feedback_top
 CHECKPOINT_NAMESPACE = uuid.UUID("0d7e1c52-8a43-4f0e-b7a9-3c6e2f1d9b80")
 _COLUMNS = (
     'seq, event_id, topic, partition, "offset", recorded_at, family, event_type, entry_id, agency, '
-    "court_event_id, occurred_at, body"
+    "court_event_id, occurred_at, body, historical"
 )
 
 
@@ -101,6 +101,7 @@ class LedgerHandler:
                 court_event_id=getattr(event, "court_event_id", None),
                 occurred_at=event.occurred_at,
                 body=canonical_json(event_to_record(event)),
+                historical=d.historical,
             )
             new_head = link(head, row)
             rows.append((*row.__dict__.values(), head, new_head))  # the fields, in column order
@@ -162,6 +163,7 @@ def rows(conn: Connection) -> Iterator[tuple[LedgerRow, str, str]]:
             court_event_id=r.court_event_id,
             occurred_at=r.occurred_at,
             body=r.body,
+            historical=r.historical,
         )
         yield row, r.prev_hash, r.hash
 
@@ -174,5 +176,5 @@ def history(conn: Connection) -> tuple[list[Recorded], list[Recorded]]:
     feedback: list[Recorded] = []
     for row, _prev, _hash in rows(conn):
         event = parse_event(json.loads(row.body), row.family)
-        (court if row.family == "court" else feedback).append(Recorded(event, row.recorded_at, row.seq))
+        (court if row.family == "court" else feedback).append(Recorded(event, row.recorded_at, row.seq, row.historical))
     return court, feedback

@@ -27,8 +27,10 @@ def simulated(debtors: int, seed: int, breach_rate: float = 0.02) -> list[CourtE
     ]  # type: ignore[misc]
 
 
-def publish(settings: Settings, events: Iterable[CourtEvent]) -> int:
-    report = CourtPublisher(settings).publish(events)
+def publish(settings: Settings, events: Iterable[CourtEvent], history: bool = True) -> int:
+    """Simulated histories are past events: by default they are loaded as a historical import, so the ledger
+    does not judge their publication time (tests of that rule publish with history=False)."""
+    report = CourtPublisher(settings, history=history).publish(events)
     assert report.ok, report.failures
     return report.published
 
