@@ -57,7 +57,7 @@ class AgencyHandler:
         out = []
         for d in batch:
             event = d.event
-            outcome = decide(self.policy, records.get(event.entry_id), event, now)  # type: ignore[arg-type]
+            outcome = decide(self.policy, records.get(event.entry_id), event, now, d.offset)  # type: ignore[arg-type]
             if outcome.ignored:
                 self.log.info(
                     "event changes no sanction",
@@ -74,6 +74,9 @@ class AgencyHandler:
             out.extend(self.message(f) for f in outcome.feedback)
         store.save(conn, changed.values())
         return out
+
+    def repeated(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]:
+        return []  # an agency acts on the first record of an event id only; the ledger judges a conflict
 
     def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
         """Retentions end by themselves at `retain_until`; recorded interceptions become feedback."""

@@ -7,11 +7,13 @@ interception check is one indexed lookup by (subject, measure).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
 
 from hub.db import copy_rows, scratch_table
+from hub.domain.lifecycle import Act
 from hub.domain.sanctions import EntrySanction, Status
 
 # Writers hold it shared while they take change numbers; a reader holding it alone knows every change
@@ -26,8 +28,19 @@ def committed_changes(conn: Connection) -> int:
 
 
 _COLUMNS = (
-    "entry_id, debtor_id, subject_id, measures, status, included_event_id, closing_event_id, retained, retain_until"
+    "entry_id, debtor_id, subject_id, measures, status, included_event_id, closing_event_id, retained, retain_until, "
+    "acts"
 )
+
+
+def _acts_json(acts: Iterable[Act[str]]) -> str:
+    return json.dumps([[a.kind, a.item, a.occurred_at.isoformat(), a.position] for a in acts])
+
+
+def _acts(stored: list) -> tuple[Act[str], ...]:
+    return tuple(
+        Act(kind, dt.datetime.fromisoformat(at), position, event_id) for kind, event_id, at, position in stored
+    )
 
 
 def _from_row(row) -> EntrySanction:
@@ -41,6 +54,7 @@ def _from_row(row) -> EntrySanction:
         closing_event_id=row.closing_event_id,
         retained=tuple(row.retained),
         retain_until=row.retain_until,
+        acts=_acts(row.acts),
     )
 
 
@@ -73,7 +87,7 @@ def save(conn: Connection, entries: Iterable[EntrySanction]) -> None:
         conn,
         "changed_entries",
         "entry_id text, debtor_id text, subject_id text, measures text, status text, included_event_id text, "
-        "closing_event_id text, retained text, retain_until timestamptz",
+        "closing_event_id text, retained text, retain_until timestamptz, acts text",
     )
     copy_rows(
         conn,
@@ -90,6 +104,7 @@ def save(conn: Connection, entries: Iterable[EntrySanction]) -> None:
                 e.closing_event_id,
                 ",".join(e.retained),
                 e.retain_until,
+                _acts_json(e.acts),
             )
             for e in changed
         ),
@@ -98,11 +113,13 @@ def save(conn: Connection, entries: Iterable[EntrySanction]) -> None:
         text(
             f"insert into entries ({_COLUMNS}) select entry_id, debtor_id, subject_id, "
             "coalesce(string_to_array(nullif(measures, ''), ','), '{}'), status, included_event_id, "
-            "closing_event_id, coalesce(string_to_array(nullif(retained, ''), ','), '{}'), retain_until "
-            "from changed_entries on conflict (entry_id) do update set debtor_id = excluded.debtor_id, "
+            "closing_event_id, coalesce(string_to_array(nullif(retained, ''), ','), '{}'), retain_until, "
+            "cast(acts as jsonb) from changed_entries "
+            "on conflict (entry_id) do update set debtor_id = excluded.debtor_id, "
             "subject_id = excluded.subject_id, measures = excluded.measures, status = excluded.status, "
             "included_event_id = excluded.included_event_id, closing_event_id = excluded.closing_event_id, "
-            "retained = excluded.retained, retain_until = excluded.retain_until, updated_at = now(), "
+            "retained = excluded.retained, retain_until = excluded.retain_until, acts = excluded.acts, "
+            "updated_at = now(), "
             "change_seq = nextval('entry_changes')"
         )
     )

@@ -11,21 +11,12 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from hub.domain.events import CourtEvent, Event, FeedbackEvent, Included
-from hub.domain.lifecycle import EntryState, step
+from hub.domain.events import CourtEvent, FeedbackEvent
+from hub.domain.lifecycle import Recorded, lives
 
-
-@dataclass(frozen=True)
-class Recorded:
-    """An event with when the broker recorded it, and its position in the record (for stable order)."""
-
-    event: Event
-    recorded_at: dt.datetime
-    position: int
-    historical: bool = False  # loaded as a historical import: exempt from publication-time rules
+__all__ = ["Recorded", "agency_sanctions", "by_agency", "digest", "entry_states", "first_records"]
 
 
 def _visible(records: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime) -> list[Recorded]:
@@ -48,30 +39,22 @@ def first_records(records: Iterable[Recorded]) -> list[Recorded]:
 def entry_states(court: Iterable[Recorded], as_of: dt.datetime, known_at: dt.datetime) -> dict[str, dict[str, Any]]:
     """Every entry the courts had warned about or listed, with its state at (as_of, known_at)."""
     entries: dict[str, dict[str, Any]] = {}
-    pending: set[str] = set()
-    for r in _visible(first_records(court), as_of, known_at):
-        event: CourtEvent = r.event  # type: ignore[assignment]
-        current = entries.get(event.entry_id)
-        state = EntryState(current["state"]) if current else None
-        moved = step(state, event, event.entry_id in pending)
-        if moved.refused or moved.state is None:
+    for entry_id, life in lives(_visible(first_records(court), as_of, known_at)).items():
+        if life.state is None:
             continue
-        if event.event_type == "CorrectionRequested":
-            pending.add(event.entry_id)
-        elif event.event_type == "CorrectionDecided":
-            pending.discard(event.entry_id)
-        view = current or {
-            "debtor_id": event.debtor.id_number,
-            "debtor_kind": event.debtor.kind,
-            "court_code": event.court_code,
-            "case_number": event.case_number,
+        first: CourtEvent = life.accepted[0].item.event  # type: ignore[assignment]
+        view: dict[str, Any] = {
+            "debtor_id": first.debtor.id_number,
+            "debtor_kind": first.debtor.kind,
+            "court_code": first.court_code,
+            "case_number": first.case_number,
+            "state": life.state.value,
+            "since": life.since.isoformat() if life.since else None,
         }
-        if isinstance(event, Included):
-            view["disclosure"] = event.disclosure
-        if moved.state != state:
-            view["state"] = moved.state.value
-            view["since"] = event.occurred_at.isoformat()
-        entries[event.entry_id] = view
+        included = life.first("Included")
+        if included is not None:
+            view["disclosure"] = included.event.disclosure  # type: ignore[attr-defined]
+        entries[entry_id] = view
     return entries
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from hub.domain.calendar import LegalCalendar, Period
 from hub.domain.events import CourtEvent, FeedbackEvent, Included, Shielded
-from hub.domain.history import Recorded, first_records
-from hub.domain.lifecycle import EntryState, step
+from hub.domain.history import first_records
+from hub.domain.lifecycle import EntryState, Life, Recorded, lives
 
 COURT_RULES = (
     "INCLUDED_WITHOUT_RISK_WARNING",
@@ -30,6 +30,7 @@ COURT_RULES = (
     "RESTRICTED_WITHOUT_EMPLOYER_NOTICE",
     "ORPHAN_EVENT",
     "PUBLICATION_LATE",
+    "EVENT_ID_CONFLICT",
 )
 AGENCY_RULES = (
     "SANCTION_NOT_APPLIED",
@@ -106,21 +107,45 @@ def _when(r: Recorded) -> str:
 
 @dataclass
 class _Entry:
-    """One entry's court record, as the rules need it."""
+    """One entry's court record, as the rules need it: its life in legal order (hub/domain/lifecycle.py)."""
 
     entry_id: str
     court: str
-    state: EntryState | None = None
-    warnings: list[CourtEvent] = field(default_factory=list)
-    included: Recorded | None = None
-    closings: list[Recorded] = field(default_factory=list)  # the shielding or revocation, then a revocation
-    requests: list[CourtEvent] = field(default_factory=list)
-    decisions: list[CourtEvent] = field(default_factory=list)
-    revocations: list[Recorded] = field(default_factory=list)
+    life: Life[Recorded]
+
+    @property
+    def state(self) -> EntryState | None:
+        return self.life.state
+
+    @property
+    def warnings(self) -> list[CourtEvent]:
+        return [r.event for r in self.life.of_kind("RiskWarningIssued")]  # type: ignore[misc]
+
+    @property
+    def included(self) -> Recorded | None:
+        return self.life.first("Included")
+
+    @property
+    def closings(self) -> list[Recorded]:
+        """The shielding or revocation, then possibly a revocation of the shielded entry."""
+        return self.life.of_kind("Shielded", "Revoked")
 
     @property
     def closing(self) -> Recorded | None:
-        return self.closings[0] if self.closings else None
+        closings = self.closings
+        return closings[0] if closings else None
+
+    @property
+    def revocations(self) -> list[Recorded]:
+        return self.life.of_kind("Revoked")
+
+    @property
+    def requests(self) -> list[CourtEvent]:
+        return [r.event for r in self.life.of_kind("CorrectionRequested")]  # type: ignore[misc]
+
+    @property
+    def decisions(self) -> list[CourtEvent]:
+        return [r.event for r in self.life.of_kind("CorrectionDecided")]  # type: ignore[misc]
 
 
 class _Judge:
@@ -135,38 +160,40 @@ class _Judge:
     # -- courts ----------------------------------------------------------------------------------
 
     def court_record(self, court: list[Recorded]) -> dict[str, _Entry]:
+        """Each entry's life as of `as_of`, folded in legal order; every act it refuses is an ORPHAN_EVENT."""
+        known = [r for r in court if r.event.occurred_at <= self.as_of]
         entries: dict[str, _Entry] = {}
-        for r in sorted(court, key=lambda r: r.position):
-            event: CourtEvent = r.event  # type: ignore[assignment]
-            if event.occurred_at > self.as_of:
-                continue
-            entry = entries.setdefault(event.entry_id, _Entry(event.entry_id, f"court:{event.court_code}"))
-            self.publication(entry, r)
-            moved = step(entry.state, event, len(entry.requests) > len(entry.decisions))
-            if moved.refused:
+        for entry_id, life in lives(known).items():
+            acts = life.accepted or [act for act, _why in life.refused]
+            anchor = life.first("Included") or acts[0].item
+            entry = entries[entry_id] = _Entry(entry_id, f"court:{anchor.event.court_code}", life)  # type: ignore[attr-defined]
+            for act, why in life.refused:
+                event = act.item.event
                 self.flag(
-                    "ORPHAN_EVENT",
-                    entry.court,
-                    entry.entry_id,
-                    event.occurred_at,
-                    f"{event.event_type} {event.event_id}: {moved.refused}",
+                    "ORPHAN_EVENT", entry.court, entry_id, event.occurred_at, f"{act.kind} {event.event_id}: {why}"
                 )
-                continue
-            entry.state = moved.state
-            kind = event.event_type
-            if kind == "RiskWarningIssued":
-                entry.warnings.append(event)
-            elif kind == "Included":
-                entry.included = r
-            elif kind == "CorrectionRequested":
-                entry.requests.append(event)
-            elif kind == "CorrectionDecided":
-                entry.decisions.append(event)
-            elif kind in ("Shielded", "Revoked"):
-                entry.closings.append(r)
-                if kind == "Revoked":
-                    entry.revocations.append(r)
+        for r in known:
+            self.publication(entries[r.event.entry_id], r)  # type: ignore[attr-defined]
         return entries
+
+    def conflicts(self, court: Iterable[Recorded]) -> None:
+        """An event id names one court act: the same id again with other content is evidence of a fault."""
+        first: dict[str, Recorded] = {}
+        for r in sorted(court, key=lambda r: r.position):
+            if r.recorded_at > self.as_of:
+                continue
+            seen = first.setdefault(r.event.event_id, r)
+            if seen is not r and seen.event != r.event:
+                event: CourtEvent = r.event  # type: ignore[assignment]
+                self.flag(
+                    "EVENT_ID_CONFLICT",
+                    f"court:{event.court_code}",
+                    event.entry_id,
+                    r.recorded_at,
+                    f"{event.event_type} {event.event_id} recorded {r.recorded_at.isoformat()} with content other "
+                    f"than the {seen.event.event_type} recorded under that id {seen.recorded_at.isoformat()}; "
+                    "the first is the one in effect",
+                )
 
     def publication(self, entry: _Entry, r: Recorded) -> None:
         """A court act must reach the hub promptly: the units it binds learn of it only from the topic."""
@@ -468,6 +495,12 @@ def _held(own: list[Recorded], at: dt.datetime) -> bool:
     return any(until is None or until > at for until in held.values())
 
 
+def court_view(court: Iterable[Recorded], as_of: dt.datetime) -> dict[str, EntryState | None]:
+    """Each entry's state as the rules see it (what they judge the agencies against)."""
+    judge = _Judge(Deadlines(), as_of)
+    return {entry_id: entry.state for entry_id, entry in judge.court_record(first_records(court)).items()}
+
+
 def judge(
     court: Iterable[Recorded],
     feedback: Iterable[Recorded],
@@ -477,6 +510,8 @@ def judge(
 ) -> list[Violation]:
     """Every breach as of `as_of`, ordered by due time."""
     judge = _Judge(deadlines or Deadlines(), as_of)
+    court = list(court)
+    judge.conflicts(court)
     court_records = first_records(court)
     entries = judge.court_record(court_records)
     for entry in entries.values():

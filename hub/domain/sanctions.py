@@ -21,13 +21,12 @@ from hub.domain.events import (
     Debtor,
     FeedbackEvent,
     Included,
-    Revoked,
     SanctionApplied,
     SanctionFailed,
     SanctionLifted,
     SanctionRetained,
-    Shielded,
 )
+from hub.domain.lifecycle import BINDING, Act, fold
 
 FEEDBACK_NAMESPACE = uuid.UUID("6f1c1f3e-5b7a-4c1e-9a43-1d2b9f0e7c55")
 
@@ -38,7 +37,7 @@ class Status(StrEnum):
     LIFTED = "LIFTED"  # the entry no longer restricts anyone here
     REVOKED = "REVOKED"  # the listing was revoked (it had no basis): nothing is held, nor may be again
     FAILED = "FAILED"  # the agency could not apply it
-    CLOSED = "CLOSED"  # shielded or revoked before any inclusion was seen: a later inclusion is ignored
+    CLOSED = "CLOSED"  # acts known, none in effect yet (a shielding with no inclusion before it)
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,7 @@ class EntrySanction:
     closing_event_id: str | None = None
     retained: tuple[str, ...] = ()
     retain_until: dt.datetime | None = None
+    acts: tuple[Act[str], ...] = ()  # the entry's binding court acts seen so far (item: the event id)
 
     def restrictions(self) -> list[tuple[str, str, dt.datetime | None]]:
         """(subject, measure, until) this entry supports; until None means for as long as it stands."""
@@ -132,22 +132,60 @@ def _feedback(cls, policy: AgencyPolicy, entry: EntrySanction, court_event_id: s
     )
 
 
-def decide(policy: AgencyPolicy, entry: EntrySanction | None, event: CourtEvent, now: dt.datetime) -> Outcome:
-    if isinstance(event, Included):
-        return _include(policy, entry, event, now)
-    if isinstance(event, Shielded | Revoked):
-        return _release(policy, entry, event, now)
-    return Outcome()  # risk warnings and correction steps change no sanction
+def decide(
+    policy: AgencyPolicy, entry: EntrySanction | None, event: CourtEvent, now: dt.datetime, position: int = 0
+) -> Outcome:
+    """What the agency does with a court event, given its record of the entry.
+
+    The entry's binding acts (inclusion, shielding, revocation) are folded in legal order by the one
+    lifecycle the ledger and the audit use (hub/domain/lifecycle.py); the agency answers every act that
+    newly took effect, in that order. So a shielding published before the inclusion it followed is answered,
+    once the inclusion arrives, by SanctionApplied and then SanctionLifted; the subject ends unrestricted.
+    `position` orders acts that happened at the same instant (the record's offset on its partition).
+    """
+    if event.event_type not in BINDING:
+        return Outcome()  # risk warnings and correction steps change no sanction
+    act = Act(event.event_type, event.occurred_at, position, event.event_id)
+    record = entry or EntrySanction(
+        entry_id=event.entry_id,
+        debtor_id=event.debtor.id_number,
+        subject_id=policy.subject_for(event.debtor),
+        measures=(),
+        status=Status.CLOSED,
+        included_event_id=None,
+    )
+    if any(a.item == event.event_id for a in record.acts):
+        return Outcome(ignored=f"{event.event_type} {event.event_id} already known")
+    before = {a.item for a in fold(record.acts).accepted}
+    record = replace(record, acts=(*record.acts, act))
+    life = fold(record.acts)
+    fresh = [a for a in life.accepted if a.item not in before]
+    if not fresh:
+        why = next(reason for a, reason in life.refused if a.item == event.event_id)
+        return Outcome(record, ignored=f"{event.event_type} changes nothing here: {why}")
+    feedback: list[FeedbackEvent] = []
+    ignored = None
+    for a in fresh:
+        included = a.kind == "Included"
+        outcome = _include(policy, record, event, now) if included else _release(policy, record, a, now)  # type: ignore[arg-type]
+        record = outcome.entry or record
+        feedback.extend(outcome.feedback)
+        ignored = outcome.ignored or ignored
+    return Outcome(record, tuple(feedback), ignored)
 
 
-def _include(policy: AgencyPolicy, entry: EntrySanction | None, event: Included, now: dt.datetime) -> Outcome:
-    if entry is not None:
-        why = "entry already included" if entry.included_event_id else "entry was shielded or revoked before"
-        return Outcome(ignored=f"Included ignored: {why} (status {entry.status})")
+def _include(policy: AgencyPolicy, entry: EntrySanction, event: Included, now: dt.datetime) -> Outcome:
+    """Only the event at hand can newly take effect as an inclusion: an inclusion never becomes valid later."""
+    if entry.included_event_id is not None:
+        if entry.status is not Status.APPLIED:
+            return Outcome(ignored=f"Included ignored: an earlier-dated inclusion of an entry already {entry.status}")
+        # Dated before the inclusion applied so far, it is now the entry's inclusion: answered the same way.
+        record = replace(entry, included_event_id=event.event_id)
+        return Outcome(record, (_feedback(SanctionApplied, policy, record, event.event_id, record.measures, now),))
     debtor = event.debtor
     measures = policy.measures_for(debtor)
-    record = EntrySanction(
-        entry_id=event.entry_id,
+    record = replace(
+        entry,
         debtor_id=debtor.id_number,
         subject_id=policy.subject_for(debtor),
         measures=measures,
@@ -162,52 +200,42 @@ def _include(policy: AgencyPolicy, entry: EntrySanction | None, event: Included,
     return Outcome(record, (_feedback(SanctionApplied, policy, record, event.event_id, measures, now),))
 
 
-def _release(policy: AgencyPolicy, entry: EntrySanction | None, event: Shielded | Revoked, now: dt.datetime) -> Outcome:
-    if entry is None:
-        tombstone = EntrySanction(
-            entry_id=event.entry_id,
-            debtor_id=event.debtor.id_number,
-            subject_id=policy.subject_for(event.debtor),
-            measures=(),
-            status=Status.CLOSED,
-            included_event_id=None,
-            closing_event_id=event.event_id,
-        )
-        return Outcome(tombstone, ignored=f"{event.event_type} for an entry never included here")
+def _release(policy: AgencyPolicy, entry: EntrySanction, act: Act[str], now: dt.datetime) -> Outcome:
+    event_id, revoked = act.item, act.kind == "Revoked"
     if entry.status is Status.FAILED and entry.closing_event_id is None:
-        return Outcome(replace(entry, closing_event_id=event.event_id), ignored="entry was never applied here")
-    if isinstance(event, Revoked) and entry.status in (Status.RETAINED, Status.LIFTED) and entry.included_event_id:
-        return _revoke_after_release(policy, entry, event, now)
+        return Outcome(replace(entry, closing_event_id=event_id), ignored="entry was never applied here")
+    if revoked and entry.status in (Status.RETAINED, Status.LIFTED):
+        return _revoke_after_release(policy, entry, event_id, now)
     if entry.status is not Status.APPLIED:
-        return Outcome(ignored=f"{event.event_type} ignored: entry already {entry.status}")
+        return Outcome(ignored=f"{act.kind} ignored: entry already {entry.status}")
 
     # Only a shielding may be followed by a retention: a revocation means the listing never had a basis.
-    rules = {r.measure: r for r in policy.retention if isinstance(event, Shielded) and "Shielded" in r.on}
+    rules = {r.measure: r for r in policy.retention if not revoked and "Shielded" in r.on}
     kept = [m for m in entry.measures if m in rules]
     lifted = [m for m in entry.measures if m not in rules]
     feedback: list[FeedbackEvent] = []
     if lifted:
-        feedback.append(_feedback(SanctionLifted, policy, entry, event.event_id, lifted, now))
+        feedback.append(_feedback(SanctionLifted, policy, entry, event_id, lifted, now))
     if not kept:
-        status = Status.REVOKED if isinstance(event, Revoked) else Status.LIFTED
-        return Outcome(replace(entry, status=status, closing_event_id=event.event_id), tuple(feedback))
+        status = Status.REVOKED if revoked else Status.LIFTED
+        return Outcome(replace(entry, status=status, closing_event_id=event_id), tuple(feedback))
     # One end date for the entry: the longest of its rules, counted from the court's act.
-    until = event.occurred_at + dt.timedelta(days=max(rules[m].days for m in kept))
+    until = act.occurred_at + dt.timedelta(days=max(rules[m].days for m in kept))
     basis = "; ".join(dict.fromkeys(rules[m].legal_basis for m in kept))
     feedback.append(
-        _feedback(SanctionRetained, policy, entry, event.event_id, kept, now, legal_basis=basis, retain_until=until)
+        _feedback(SanctionRetained, policy, entry, event_id, kept, now, legal_basis=basis, retain_until=until)
     )
     retained = replace(
-        entry, status=Status.RETAINED, closing_event_id=event.event_id, retained=tuple(kept), retain_until=until
+        entry, status=Status.RETAINED, closing_event_id=event_id, retained=tuple(kept), retain_until=until
     )
     return Outcome(retained, tuple(feedback))
 
 
-def _revoke_after_release(policy: AgencyPolicy, entry: EntrySanction, event: Revoked, now: dt.datetime) -> Outcome:
+def _revoke_after_release(policy: AgencyPolicy, entry: EntrySanction, event_id: str, now: dt.datetime) -> Outcome:
     """A listing found wrongful after it was shielded had no basis at all: whatever is still retained ends now,
     and the revocation is answered either way, so the court knows every unit has let go."""
     held = entry.retained if entry.status is Status.RETAINED else entry.measures
-    lifted = _feedback(SanctionLifted, policy, entry, event.event_id, held, now)
+    lifted = _feedback(SanctionLifted, policy, entry, event_id, held, now)
     return Outcome(replace(entry, status=Status.REVOKED, retained=(), retain_until=None), (lifted,))
 
 
@@ -245,8 +273,9 @@ def replay(policy: AgencyPolicy, events: Iterable[CourtEvent], now: dt.datetime)
     for event in events:
         if event.event_id in state.seen:
             continue
+        position = len(state.seen)  # the first record's place: a republished copy changes nothing
         state.seen.add(event.event_id)
-        outcome = decide(policy, state.entries.get(event.entry_id), event, now)
+        outcome = decide(policy, state.entries.get(event.entry_id), event, now, position)
         if outcome.entry is not None:
             state.entries[outcome.entry.entry_id] = outcome.entry
         state.feedback.extend(outcome.feedback)

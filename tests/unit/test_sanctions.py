@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from consumers import PolicyError, bank, land, load_policy, tax, transport
 from hub.config import ConfigError, RetentionRuleSetting, Settings, get_settings
 from hub.domain.events import CourtEvent, parse_event
+from hub.domain.lifecycle import EntryState, Recorded, lives
 from hub.domain.sanctions import AgencyPolicy, AgencyState, RetentionRule, Status, decide, expire, replay
 from producers.simulator import SimulationConfig, simulate
 from tests.support import ORG, ORG_ID, PERSON, PERSON_ID, REP_ID, court_sample
@@ -103,11 +104,26 @@ def test_retention_applies_only_to_the_configured_court_act():
     assert replay(policy, history, NOW).restrictions(NOW) == {}
 
 
-def test_unknown_and_out_of_order_events_change_nothing():
-    shield_first = event("Shielded", "A", uid(1), PERSON)
-    late_include = event("Included", "A", uid(2), PERSON)
+def test_acts_published_out_of_order_take_effect_in_legal_order():
+    """A shielding published before the inclusion it followed: once the inclusion arrives, both acts are
+    answered in the order they happened, and the subject ends unrestricted, as the ledger and the audit see it."""
+    shield_first = event("Shielded", "A", uid(1), PERSON, occurred_at="2026-03-02T11:00:00+08:00")
+    late_include = event("Included", "A", uid(2), PERSON, occurred_at="2026-01-20T10:00:00+08:00")
     state = replay(bank.POLICY, [shield_first, late_include], NOW)
-    assert state.restrictions(NOW) == {} and state.feedback == []
+    assert state.restrictions(NOW) == {}
+    assert [(f.type, f.court_event_id) for f in state.feedback] == [
+        ("SanctionApplied", late_include.event_id),
+        ("SanctionLifted", shield_first.event_id),
+    ]
+    # A shielding dated before the inclusion shielded nothing: the inclusion stands.
+    void = event("Shielded", "V", uid(10), PERSON, occurred_at="2026-01-01T11:00:00+08:00")
+    listed = event("Included", "V", uid(11), PERSON, occurred_at="2026-01-20T10:00:00+08:00")
+    state = replay(bank.POLICY, [void, listed], NOW)
+    assert set(state.restrictions(NOW)) == {(PERSON_ID, m) for m in bank.POLICY.person_measures}
+    assert [f.type for f in state.feedback] == ["SanctionApplied"]
+
+
+def test_unknown_and_repeated_acts_change_nothing():
     twice = replay(bank.POLICY, [event("Included", "B", uid(3), PERSON), event("Included", "B", uid(4), PERSON)], NOW)
     assert [f.type for f in twice.feedback] == ["SanctionApplied"]
     warnings = [event(k, "C", uid(5 + i), PERSON) for i, k in enumerate(["RiskWarningIssued", "CorrectionRequested"])]
@@ -236,7 +252,8 @@ def test_a_second_revocation_changes_nothing(policy, shielded_first):
     history = [include, shield, revoke] if shielded_first else [include, revoke]
     once = replay(policy, history, NOW)
     twice = replay(policy, [*history, again], NOW)
-    assert twice.entries == once.entries and twice.feedback == once.feedback
+    assert twice.restrictions(NOW) == once.restrictions(NOW) and twice.feedback == once.feedback
+    assert twice.entries["A"].status is once.entries["A"].status is Status.REVOKED
     assert decide(policy, once.entries["A"], again, NOW).feedback == ()
 
 
@@ -289,7 +306,9 @@ def with_rules(policy: AgencyPolicy, rules: list[RetentionRule]) -> AgencyPolicy
 
 
 def assert_revoked_entries_hold_nothing(state: AgencyState, events: list[CourtEvent], now: dt.datetime) -> None:
-    revoked = {e.entry_id for e in events if e.event_type == "Revoked"}
+    """Entries whose life (in legal order, as every judge folds it) ends revoked hold nothing."""
+    recorded = [Recorded(e, e.occurred_at, n) for n, e in enumerate(events)]
+    revoked = {entry for entry, life in lives(recorded).items() if life.state is EntryState.REVOKED}
     for entry in state.entries.values():
         if entry.entry_id in revoked:
             assert entry.restrictions() == [], entry
