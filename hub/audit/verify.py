@@ -14,7 +14,7 @@ from hub.agency import store as agency_store
 from hub.config import Settings
 from hub.db import engine_for
 from hub.domain.events import event_to_record, parse_event
-from hub.domain.history import Recorded, agency_sanctions, canonical_json, entry_states, first_records
+from hub.domain.history import Recorded, agency_sanctions, canonical_json, entry_states
 from hub.ledger import service as ledger
 from hub.ledger.chain import GENESIS, link
 
@@ -58,7 +58,7 @@ def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, r
     db = ledger.open_database(settings)
     court: list[Recorded] = []
     feedback: list[Recorded] = []
-    stored: dict[str, str] = {}
+    stored: dict[str, list[str]] = {}  # event id -> the contents stored under it, in chain order
     imported: dict[str, bool] = {}
     altered: list[str] = []
     broken_links: list[str] = []
@@ -76,12 +76,12 @@ def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, r
                 )
             prev = stored_hash
             heads[row.seq] = stored_hash
-            stored[row.event_id] = row.body
+            stored.setdefault(row.event_id, []).append(row.body)
             event = parse_event(json.loads(row.body), row.family)
             (court if row.family == "court" else feedback).append(
                 Recorded(event, row.recorded_at, row.seq, row.historical)
             )
-            imported[row.event_id] = row.historical
+            imported.setdefault(row.event_id, row.historical)
     db.dispose()
     result.differ("ledger chain", altered + broken_links)
 
@@ -111,14 +111,16 @@ def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, r
     if len(heads) > anchored:
         result.notes.append(f"ledger: {len(heads) - anchored} newest rows not yet anchored by a checkpoint")
 
-    on_topics = {r.event.event_id: r for r in first_records([*history.court, *history.feedback])}
+    on_topics: dict[str, Recorded] = {}
+    versions: dict[str, list[str]] = {}  # an identical republication is one version; other content is another
+    for r in sorted([*history.court, *history.feedback], key=lambda r: r.position):
+        on_topics.setdefault(r.event.event_id, r)
+        body = canonical_json(event_to_record(r.event))
+        if body not in versions.setdefault(r.event.event_id, []):
+            versions[r.event.event_id].append(body)
     missing = sorted(set(on_topics) - set(stored))
     extra = sorted(set(stored) - set(on_topics))
-    changed = sorted(
-        event_id
-        for event_id in set(on_topics) & set(stored)
-        if canonical_json(event_to_record(on_topics[event_id].event)) != stored[event_id]
-    )
+    changed = sorted(event_id for event_id in set(on_topics) & set(stored) if versions[event_id] != stored[event_id])
     result.differ("ledger", [f"event {e} is on the topics but not in the ledger" for e in missing])
     result.differ("ledger", [f"event {e} is in the ledger but on no topic" for e in extra])
     result.differ("ledger", [f"event {e} differs between the topics and the ledger" for e in changed])

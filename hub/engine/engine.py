@@ -177,6 +177,11 @@ class Handler(Protocol):
 
     def apply(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]: ...
 
+    def repeated(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]:
+        """Records whose event id was processed before: no effect again, but the ledger keeps one whose content
+        differs as evidence."""
+        ...
+
     def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
         """Periodic work (every few seconds, and once more with `final` when the engine stops)."""
         ...
@@ -351,8 +356,10 @@ class ConsumerEngine:
             stored = self._claim(conn, records)
             delivered = [d for d in batch.delivered if d.offset >= stored[(d.topic, d.partition)]]
             dead = [x for x in batch.dead if x[0].offset() >= stored[(x[0].topic(), x[0].partition())]]
-            new = self._first_time(conn, delivered)
+            new, again = self._first_time(conn, delivered)
             out = self.handler.apply(conn, new, now) if new else []
+            if again:
+                out.extend(self.handler.repeated(conn, again, now))
             out.extend(self._dead_letter(m, kind, reason) for m, kind, reason in dead)
             outbox.add(conn, out)
             self._advance(conn, records)
@@ -430,10 +437,10 @@ class ConsumerEngine:
         ]
         return OutboxMessage(self.dead_letter_topic, m.key(), m.value() or b"", headers, None)
 
-    def _first_time(self, conn: Connection, delivered: list[Delivered]) -> list[Delivered]:
-        """Record the event ids; only those never processed before (and once per batch) go on."""
+    def _first_time(self, conn: Connection, delivered: list[Delivered]) -> tuple[list[Delivered], list[Delivered]]:
+        """Record the event ids: those never processed before (once per batch), and the repeats."""
         if not delivered:
-            return []
+            return [], []
         scratch_table(conn, "incoming_events", 'event_id uuid, topic text, partition int, "offset" bigint, n int')
         copy_rows(
             conn,
@@ -449,12 +456,13 @@ class ConsumerEngine:
             )
         ).scalars()
         new_ids = {str(i) for i in inserted}
-        fresh = []
+        fresh, again = [], []
         for d in delivered:
             if d.event.event_id in new_ids:
                 new_ids.discard(d.event.event_id)
                 fresh.append(d)
             else:
+                again.append(d)
                 self.log.info(
                     "event already processed; skipped",
                     event_id=d.event.event_id,
@@ -462,7 +470,7 @@ class ConsumerEngine:
                     partition=d.partition,
                     offset=d.offset,
                 )
-        return fresh
+        return fresh, again
 
     def _advance(self, conn: Connection, records: list[Message]) -> None:
         last: dict[tuple[str, int], int] = {}

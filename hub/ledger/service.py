@@ -120,6 +120,31 @@ class LedgerHandler:
         )
         return out
 
+    def repeated(self, conn: Connection, batch: list[Delivered], now: dt.datetime) -> list[OutboxMessage]:
+        """An event id seen before: an identical copy is a harmless republication and is not stored again; one
+        with other content is kept in the chain as evidence (the rules report it as EVENT_ID_CONFLICT)."""
+        ids = list({d.event.event_id for d in batch})
+        stored: dict[str, set[str]] = {}
+        for event_id, body in conn.execute(
+            text("select event_id::text, body from ledger_events where event_id = any(cast(:ids as uuid[]))"),
+            {"ids": ids},
+        ):
+            stored.setdefault(event_id, set()).add(body)
+        conflicting = []
+        for d in batch:
+            body = canonical_json(event_to_record(d.event))
+            if body not in stored.setdefault(d.event.event_id, set()):
+                stored[d.event.event_id].add(body)
+                conflicting.append(d)
+                self.log.warning(
+                    "event id reused with different content; kept as evidence",
+                    event_id=d.event.event_id,
+                    topic=d.topic,
+                    partition=d.partition,
+                    offset=d.offset,
+                )
+        return self.apply(conn, conflicting, now) if conflicting else []
+
     def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
         """Anchor rows that arrived since the last checkpoint, after T seconds (or when stopping)."""
         seq, head, checkpoint_seq, checkpoint_at = self._head(conn, now)
