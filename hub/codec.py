@@ -20,7 +20,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from hub.domain.events import CourtEvent, Event, dated_in_future, event_to_record, parse_event
+from hub.domain.events import CourtEvent, Event, FeedbackEvent, dated_in_future, event_to_record, parse_event
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -112,9 +112,27 @@ class Catalogue:
         return self.versions.keys()
 
 
+# Fields that exist on the wire only: the codec maps them to and from the events' own fields.
+WIRE_ONLY = frozenset({"measure_names", "measure_name"})
+
+
+def _measures_from_wire(record: dict[str, Any]) -> dict[str, Any]:
+    if "measure_names" not in record and "measure_name" not in record:
+        return record
+    natural = dict(record)
+    names = natural.pop("measure_names", None)
+    if names:
+        natural["measures"] = names
+    name = natural.pop("measure_name", None)
+    if name:
+        natural["measure"] = name
+    return natural
+
+
 class Codec:
     def __init__(self, catalogue: Catalogue):
         self.catalogue = catalogue
+        self._measure_symbols: dict[str, frozenset[str]] = {}
 
     def encode(self, name: str, record: dict[str, Any], version: int | None = None) -> bytes:
         """Encode with the current schema, or with an earlier `version` (as a writer not yet upgraded does)."""
@@ -157,12 +175,34 @@ class Codec:
         return writer.name, record
 
     def encode_event(self, event: Event) -> bytes:
-        return self.encode(event.event_type, event_to_record(event))
+        record = event_to_record(event)
+        if isinstance(event, FeedbackEvent):
+            record = self._measures_to_wire(event.event_type, record)
+        return self.encode(event.event_type, record)
 
     def decode_event(self, data: bytes | None, family: str | None = None) -> Event:
         """Decode and validate; raises CodecError or EventValidationError."""
         _name, record = self.decode(data)
-        return parse_event(record, family)
+        return parse_event(_measures_from_wire(record), family)
+
+    def _measures_to_wire(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Measures travel by name (`measure_names`, `measure_name`); the enum fields of v1 carry the same names
+        where the schema knows them and OTHER where it does not, so v1 readers still read known measures."""
+        known = self._known_measures(name)
+        wire = dict(record)
+        wire["measure_names"] = list(record["measures"])
+        wire["measures"] = [m if m in known else "OTHER" for m in record["measures"]]
+        if "measure" in record:
+            wire["measure_name"] = record["measure"]
+            wire["measure"] = record["measure"] if record["measure"] in known else "OTHER"
+        return wire
+
+    def _known_measures(self, name: str) -> frozenset[str]:
+        cached = self._measure_symbols.get(name)
+        if cached is None:
+            field = next(f for f in self.catalogue.current(name).schema["fields"] if f["name"] == "measures")
+            cached = self._measure_symbols[name] = frozenset(field["type"]["items"]["symbols"]) - {"OTHER"}
+        return cached
 
 
 # A court record loaded as part of a historical import (`hub court publish --history`): the ledger stores the

@@ -41,18 +41,10 @@ ShieldReason = Literal[
     "FULL_PERFORMANCE", "SETTLEMENT_PERFORMED", "CREDITOR_REQUEST", "EXECUTION_TERMINATED", "PERIOD_EXPIRED"
 ]
 RevokeReason = Literal["CORRECTION_UPHELD", "RECONSIDERATION_UPHELD", "WRONGFUL_INCLUSION"]
-Measure = Literal[
-    "LOAN_RESTRICTED",
-    "CREDIT_CARD_RESTRICTED",
-    "BOND_ISSUANCE_RESTRICTED",
-    "TAX_CREDIT_DOWNGRADED",
-    "INVOICE_RESTRICTED",
-    "PROPERTY_PURCHASE_RESTRICTED",
-    "LAND_BIDDING_RESTRICTED",
-    "AIR_TRAVEL_RESTRICTED",
-    "HIGH_SPEED_RAIL_RESTRICTED",
-]
-MEASURES: tuple[str, ...] = Measure.__args__  # type: ignore[attr-defined]
+# Measures are open: each agency declares its own (consumers/<name>.py), and a new unit with measures of its
+# own joins without every reader being upgraded. A name is checked for form here, and against the agency's
+# declared policy where the agency is known.
+MeasureName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
 PERFORMANCE_REASONS = frozenset({"FULL_PERFORMANCE", "SETTLEMENT_PERFORMED"})
 
 
@@ -249,7 +241,7 @@ class FeedbackEvent(Event):
     court_event_id: EventId
     debtor_id: AnyId
     subject_id: AnyId
-    measures: Annotated[list[Measure], Field(min_length=1)]
+    measures: Annotated[list[MeasureName], Field(min_length=1)]
 
 
 class SanctionApplied(FeedbackEvent):
@@ -274,7 +266,7 @@ class SanctionFailed(FeedbackEvent):
 class InterceptionRecorded(FeedbackEvent):
     type: Literal["InterceptionRecorded"] = "InterceptionRecorded"
     court_event_id: EventId | None = None  # type: ignore[assignment]
-    measure: Measure
+    measure: MeasureName
     channel: ShortText
     entry_ids: Annotated[list[ShortText], Field(min_length=1)]
 

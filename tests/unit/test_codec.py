@@ -75,3 +75,33 @@ def test_feedback_record_refused_where_court_events_are_expected():
     data = CODEC.encode_event(parse_event(every_sample()[-1]))
     with pytest.raises(EventValidationError, match="unknown event type 'InterceptionRecorded'"):
         CODEC.decode_event(data, family="court")
+
+
+def test_a_measure_no_schema_knows_travels_by_name_and_old_records_still_read():
+    """A new unit's measure needs no schema change: v2 carries measures by name, and the enum fields that v1
+    readers know say OTHER for it; feedback written with v1 reads with its enum measures."""
+    from hub.codec import default_codec
+    from hub.domain.events import parse_event
+    from tests.support import feedback_sample
+
+    codec = default_codec()
+    new = parse_event(
+        feedback_sample(
+            "InterceptionRecorded",
+            agency="customs",
+            measures=["EXPORT_LICENCE_RESTRICTED"],
+            measure="EXPORT_LICENCE_RESTRICTED",
+        )
+    )
+    data = codec.encode_event(new)
+    assert codec.decode_event(data, "feedback") == new
+    _name, wire = codec.decode(data)
+    assert (wire["measures"], wire["measure_names"]) == (["OTHER"], ["EXPORT_LICENCE_RESTRICTED"])
+    assert (wire["measure"], wire["measure_name"]) == ("OTHER", "EXPORT_LICENCE_RESTRICTED")
+
+    known = parse_event(feedback_sample("SanctionApplied"))
+    v1 = codec.encode("SanctionApplied", {k: v for k, v in known.model_dump(mode="json").items()}, version=1)
+    assert v1[2:10] == codec.catalogue.version("SanctionApplied", 1).fingerprint
+    assert codec.decode_event(v1, "feedback") == known
+    _name, wire = codec.decode(codec.encode_event(known))
+    assert wire["measures"] == wire["measure_names"] == known.measures
