@@ -35,8 +35,8 @@ def court_events(count: int, seed: int) -> Iterator[CourtEvent]:
 
 def publish(settings: Settings, events: Iterable[CourtEvent], count: int, label: str) -> float:
     """Publish with the hub's own publisher (idempotent, acks=all); returns the seconds it took, simulation
-    included. Fails loudly on any undelivered event."""
-    publisher = CourtPublisher(settings)
+    included. Fails loudly on any undelivered event. Simulated histories are past events: a historical import."""
+    publisher = CourtPublisher(settings, history=True)
     started = time.perf_counter()
     sent = 0
     for chunk in _chunks(events, 50_000):

@@ -2,6 +2,10 @@
 
 A court clerk must be able to fix a file from the messages alone, so each problem names the file, the
 line, the field and the reason, in the form `FILE:LINE: field: reason`.
+
+A line that repeats an earlier line's event exactly (same event id, equal validated event: formatting,
+whitespace and key order do not matter) is skipped, not refused: a case system that exports one act twice
+publishes it once. The same event id with other content is refused, naming both lines.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -44,12 +49,14 @@ class Problem:
 
 @dataclass(frozen=True)
 class ParsedLine:
-    """One input line: either a valid event or the problems that keep it out."""
+    """One input line: a valid event, the problems that keep it out, or an identical repeat of an earlier
+    line's event, skipped: then `duplicate_of` is that line's number, `event` None and `problems` empty."""
 
     line: int
     raw: str
     event: CourtEvent | None
     problems: tuple[Problem, ...] = ()
+    duplicate_of: int | None = None
 
 
 @dataclass
@@ -57,14 +64,20 @@ class ParsedFile:
     path: str
     events: list[CourtEvent] = field(default_factory=list)
     rejected: list[ParsedLine] = field(default_factory=list)
+    duplicates: int = 0  # lines skipped as identical repeats of an earlier line
 
     @property
     def problems(self) -> list[Problem]:
         return [p for r in self.rejected for p in r.problems]
 
+    @property
+    def empty(self) -> bool:
+        """No record at all: an empty file, only blank lines, or a CSV with only its header."""
+        return not self.events and not self.rejected and not self.duplicates
+
 
 class InputFileError(RuntimeError):
-    """The file as a whole cannot be read (missing, unknown format, bad CSV header)."""
+    """The file as a whole cannot be read (missing, unreadable, unknown format, bad CSV header)."""
 
 
 # Files are read with errors="surrogateescape": a byte that is not UTF-8 (a file saved as GBK, a stray byte)
@@ -129,16 +142,22 @@ def _unflatten(row: dict[str, str]) -> dict[str, Any]:
 def _records_csv(path: Path) -> Iterator[tuple[int, str, Any]]:
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle)
-        unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS]
-        if not reader.fieldnames:
-            raise InputFileError(f"{path}: empty CSV file (expected a header row)")
-        if _undecodable(",".join(reader.fieldnames)) is not None:
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise InputFileError(f"{path}:1: the header row is not valid CSV: {exc}") from None
+        if not fieldnames or not any(c.strip() for c in fieldnames):
+            if any(any(cell.strip() for cell in row) for row in reader.reader):
+                raise InputFileError(f"{path}:1: no header row; the first line of a CSV file must name its columns")
+            return  # nothing but blank lines: no records
+        if _undecodable(",".join(fieldnames)) is not None:
             raise InputFileError(f"{path}:1: the header row is not valid UTF-8; save the file as UTF-8")
+        unknown = [c for c in fieldnames if c not in CSV_COLUMNS]
         if unknown:
             raise InputFileError(
                 f"{path}:1: unknown CSV column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_COLUMNS)}"
             )
-        for row in reader:
+        for row in _csv_rows(path, reader):
             if None in row:
                 yield reader.line_num, "", _Unparsable("more cells than header columns")
                 continue
@@ -151,12 +170,42 @@ def _records_csv(path: Path) -> Iterator[tuple[int, str, Any]]:
             yield reader.line_num, raw, _unflatten(row)
 
 
+def _csv_rows(path: Path, reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    """The rows; a file the csv module cannot read on (a cell over its size limit) is refused where it stops."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputFileError(f"{path}:{reader.line_num}: not valid CSV: {exc}") from None
+        yield row
+
+
+def _fingerprint(event: CourtEvent) -> bytes:
+    """A digest two events share exactly when they compare equal, so that a repeat is recognised without
+    keeping every event of a large file in memory. Times count as instants, as aware datetimes compare:
+    10:00+08:00 and 02:00Z are the same time."""
+
+    def instant(value: object) -> str:
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC).isoformat()
+        raise TypeError(f"unexpected {type(value).__name__} in an event")
+
+    # model_dump lists the fields in the order the class defines them, so equal events give equal text.
+    canonical = json.dumps([type(event).__name__, event.model_dump()], default=instant)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
 def iter_events_file(
     path: Path | str, published_at: dt.datetime | None = None, tolerance: dt.timedelta = dt.timedelta(minutes=5)
 ) -> Iterator[ParsedLine]:
     """Validate line by line, streaming, and never stop at the first problem: one run lists them all.
 
     With `published_at`, an event that states a time later than that (beyond `tolerance`) is refused too.
+    A valid event equal to an earlier line's is yielded with `duplicate_of` set (to publish once); one
+    that reuses an earlier line's event id with other content is refused, naming both lines.
+    Raises InputFileError when the file as a whole cannot be read.
     """
     path = Path(path)
     if not path.exists():
@@ -168,25 +217,36 @@ def iter_events_file(
         records = _records_csv(path)
     else:
         raise InputFileError(f"{path}: unknown input format {suffix!r}; use .jsonl or .csv")
-    seen: dict[str, int] = {}
-    for number, raw, record in records:
-        if isinstance(record, _Unparsable):
-            yield ParsedLine(number, raw, None, (Problem(str(path), number, "(line)", record.reason),))
-            continue
-        try:
-            event = parse_event(record, family="court")
-        except EventValidationError as exc:
-            yield ParsedLine(number, raw, None, tuple(Problem(str(path), number, f, r) for f, r in exc.problems))
-            continue
-        future = dated_in_future(event, published_at, tolerance) if published_at is not None else None
-        if future is not None:
-            yield ParsedLine(number, raw, None, (Problem(str(path), number, *future),))
-            continue
-        first = seen.setdefault(event.event_id, number)
-        if first != number:
-            yield ParsedLine(number, raw, None, (Problem(str(path), number, "event_id", f"duplicate of line {first}"),))
-            continue
-        yield ParsedLine(number, raw, event)
+    seen: dict[str, tuple[int, bytes]] = {}  # event id: the line it was first valid on, and that event's digest
+    try:
+        for number, raw, record in records:
+            if isinstance(record, _Unparsable):
+                yield ParsedLine(number, raw, None, (Problem(str(path), number, "(line)", record.reason),))
+                continue
+            try:
+                event = parse_event(record, family="court")
+            except EventValidationError as exc:
+                problems = tuple(Problem(str(path), number, f, r) for f, r in exc.problems)
+                yield ParsedLine(number, raw, None, problems)
+                continue
+            future = dated_in_future(event, published_at, tolerance) if published_at is not None else None
+            if future is not None:
+                yield ParsedLine(number, raw, None, (Problem(str(path), number, *future),))
+                continue
+            digest = _fingerprint(event)
+            first, first_digest = seen.setdefault(event.event_id, (number, digest))
+            if first == number:
+                yield ParsedLine(number, raw, event)
+            elif first_digest == digest:
+                yield ParsedLine(number, raw, None, duplicate_of=first)
+            else:
+                reason = (
+                    f"{event.event_id} is used again with different content (first on line {first}): "
+                    "an event id names one court act"
+                )
+                yield ParsedLine(number, raw, None, (Problem(str(path), number, "event_id", reason),))
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be read: {exc.strerror or exc}") from None
 
 
 def read_events_file(path: Path | str) -> ParsedFile:
@@ -195,6 +255,8 @@ def read_events_file(path: Path | str) -> ParsedFile:
     for item in iter_events_file(path):
         if item.event is not None:
             parsed.events.append(item.event)
+        elif item.duplicate_of is not None:
+            parsed.duplicates += 1
         else:
             parsed.rejected.append(item)
     return parsed

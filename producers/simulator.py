@@ -9,8 +9,9 @@ Deadlines are counted with the legal calendar of `SimulationConfig.deadlines` (t
 counted, ending at 24:00 of the last day, carried past rest days and holidays): an on-time act falls at
 or before `Deadlines.due(...)` of its period, an injected late act strictly after it, whatever the
 weekday. The history is meant to be imported as history; with `live_at` set, `Simulation.live` also holds
-a few events to publish live at that instant (new debtors, and optionally one publication that comes too
-late), generated from a random stream of their own so that the history does not depend on them.
+a few events to publish live at that instant (new debtors and, with a breach rate, publications that come
+too late and one event of the history published again under its own event id with other content),
+generated from a random stream of their own so that the history does not depend on them.
 """
 
 from __future__ import annotations
@@ -89,10 +90,12 @@ EMPLOYERS = ["市第一人民医院", "区教育局", "某某集团有限公司"
 GROUNDS = ["CAPABLE_BUT_REFUSES", "OBSTRUCTS_EXECUTION", "EVADES_EXECUTION", "VIOLATES_ASSET_REPORTING",
            "VIOLATES_CONSUMPTION_RESTRICTION", "BREACHES_SETTLEMENT"]  # fmt: skip
 
-# The court rules a simulated history can breach, one breach per chosen entry; publication comes late only
-# in the live part.
-INJECTABLE = COURT_RULES
-HISTORY_INJECTABLE = tuple(rule for rule in COURT_RULES if rule != "PUBLICATION_LATE")
+# The court rules a simulated history can breach, one breach per chosen entry; publication comes late, and an
+# event id is reused with other content, only in the live part (the history's random draws stay as they were).
+EVENT_ID_CONFLICT = "EVENT_ID_CONFLICT"
+LIVE_ONLY = ("PUBLICATION_LATE", EVENT_ID_CONFLICT)
+INJECTABLE = tuple(dict.fromkeys((*COURT_RULES, EVENT_ID_CONFLICT)))
+HISTORY_INJECTABLE = tuple(rule for rule in COURT_RULES if rule not in LIVE_ONLY)
 LIVE_SAFE = dt.timedelta(hours=6)  # a court act this recent is still within its publication period
 
 
@@ -123,7 +126,9 @@ class Simulation:
     """The generated history: events in publication order, and the breaches put into them.
 
     `live` holds the events to publish at `SimulationConfig.live_at` (empty when it is not set), in
-    publication order, every time in them before `live_at`.
+    publication order, every time in them before `live_at`. With a breach rate, one of them is a copy of an
+    inclusion of the history under the same event id with another `obligation` (EVENT_ID_CONFLICT): the
+    agencies act on the first copy only, the ledger keeps the second as evidence.
     """
 
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -489,8 +494,39 @@ class _Generator:
             shielding = self.late_shielding(entries, live, base, live_at)
             if shielding is not None:
                 live.append(shielding)
+            conflict = self.conflicting_copy(entries, {e.entry_id for e in live}, live_at)
+            if conflict is not None:
+                live.append(conflict)
         timeline = sorted((e for entry in live for e in entry.events), key=lambda e: (e[0], e[1]))
         return [e[2] for e in timeline]
+
+    def conflicting_copy(self, entries: list[_Entry], taken: set[str], live_at: dt.datetime) -> _Entry | None:
+        """An inclusion of the history, published again under its own event id with another obligation
+        (everything else equal, still valid): one event id naming two different court acts. Taken from an
+        entry the live part does not touch, with no breach of its own when there is one, every time in it
+        before `live_at`."""
+        candidates = [
+            (entry, at, record)
+            for entry in entries
+            if entry.entry_id not in taken
+            for at, _order, record in entry.events
+            if record["type"] == "Included"
+            and record["entry_id"] == entry.entry_id
+            and all(time < live_at for time in _stated_times(record))
+        ]
+        if not candidates:
+            return None
+        plain = [c for c in candidates if c[0].injected is None]
+        chosen, at, original = self.rng.choice(plain or candidates)
+        copy_record = copy.deepcopy(original)
+        while copy_record["obligation"] == original["obligation"]:
+            copy_record["obligation"] = f"{self.rng.choice(OBLIGATIONS)}{self.rng.randrange(1, 500)}万元"
+        entry = _Entry(chosen.entry_id, chosen.court, chosen.case_number, chosen.debtor)
+        self.order += 1
+        entry.events.append((at, self.order, copy_record))
+        detail = f"event id {original['event_id']} published again with different content"
+        self.breach(EVENT_ID_CONFLICT, entry, detail)
+        return entry
 
     def late_shielding(
         self, entries: list[_Entry], live: list[_Entry], base: dt.datetime, live_at: dt.datetime
@@ -551,6 +587,16 @@ class _Generator:
             self.result.live = self.live(entries, self.config.live_at)
         self.result.breaches.sort(key=lambda b: (b["entry_id"], b["rule"]))
         return self.result
+
+
+def _stated_times(record: dict[str, Any]) -> list[dt.datetime]:
+    """Every time a record states (the act and any service, receipt, performance or notice)."""
+    names = ("occurred_at", "served_at", "received_at", "performed_at")
+    times = [dt.datetime.fromisoformat(record[name]) for name in names if record.get(name)]
+    notice = record.get("employer_notified")
+    if notice:
+        times.append(dt.datetime.fromisoformat(notice["notified_at"]))
+    return times
 
 
 def simulate(config: SimulationConfig) -> Simulation:

@@ -1,4 +1,8 @@
-"""`hub court publish|simulate`: what a court's case system uses to hand events to the hub."""
+"""`hub court publish|simulate`: what a court's case system uses to hand events to the hub.
+
+`hub court publish` exits with one of the codes below (EXIT_CODES, also shown by its --help), so that a
+scheduler can tell a published file from a refused one, a failed delivery and a partial publication.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,47 @@ import typer
 from hub.cli.common import console, err_console, error, escape, progress_bar, settings
 from hub.domain.events import parse_event
 from hub.topics import COURT_EVENTS
-from producers.parsing import InputFileError, iter_events_file
+from producers.parsing import InputFileError, ParsedLine, iter_events_file
 from producers.publisher import CourtPublisher, Outgoing, PublishReport
 from producers.simulator import SimulationConfig, simulate
+
+# Exit codes of `hub court publish`:
+EXIT_OK = 0  # everything published (--dry-run: everything valid); an empty file with --allow-empty
+EXIT_INVALID = 1  # invalid input, nothing published (also an unreadable file, bad CSV header, empty file)
+EXIT_USAGE = 2  # typer's own code for a usage error; `hub` exits with it on a configuration error too
+EXIT_DELIVERY = 3  # a delivery failed
+EXIT_PARTIAL = 4  # --skip-invalid published the valid records but rejected some
+EXIT_CODES = (
+    (EXIT_OK, "everything published (with --dry-run: everything valid); an empty file with --allow-empty"),
+    (
+        EXIT_INVALID,
+        "invalid input, nothing published: an invalid record, an event id reused with other content, "
+        "a file that cannot be read, a bad CSV header, or a file with no events (without --allow-empty)",
+    ),
+    (EXIT_USAGE, "usage or configuration error (bad options, bad HUB_ settings)"),
+    (EXIT_DELIVERY, "a delivery failed"),
+    (EXIT_PARTIAL, "--skip-invalid: the valid records published (with --dry-run: valid), some rejected"),
+)
 
 app = typer.Typer(
     help="Publish court list events (validated first) and simulate court histories.", no_args_is_help=True
 )
 
-EXIT_INVALID = 1
-EXIT_DELIVERY = 3
+# Paragraphs are single lines here: the help screen keeps every line break and wraps to the terminal.
+PUBLISH_HELP = "\n\n".join(
+    (
+        "Validate every record, then publish all of them to court.list-events, or nothing at all.",
+        "Problems are printed as FILE:LINE: field: reason. An event dated after now (beyond "
+        "HUB_CLOCK_TOLERANCE_SECONDS) is refused. A line identical to an earlier one (the same event, however "
+        "formatted) is skipped and its event published once; an event id used again with other content is "
+        "invalid. A file with no events (empty, blank lines only, or a CSV header only) is refused unless "
+        "--allow-empty.",
+        "Exit codes:\n" + "\n".join(f"{code}  {meaning}" for code, meaning in EXIT_CODES),
+    )
+)
 
 
-@app.command()
+@app.command(help=PUBLISH_HELP)
 def publish(
     file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl) or CSV (.csv) court events (DESIGN §5).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report only; publish nothing.")] = False,
@@ -43,34 +75,45 @@ def publish(
             "publication-time rules (PUBLICATION_LATE, late-recorded shielding).",
         ),
     ] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="A file with no events is not an error: nothing is published, exit 0."),
+    ] = False,
 ) -> None:
-    """Validate every record, then publish all of them to court.list-events, or nothing at all.
-
-    Problems are printed as FILE:LINE: field: reason. An event dated after now (beyond
-    HUB_CLOCK_TOLERANCE_SECONDS) is refused. Exit 1: invalid input (nothing published unless
-    --skip-invalid); exit 3: a delivery failed.
-    """
     cfg = settings()
     publisher = None if dry_run else CourtPublisher(cfg, history=history)
     ready: list[Outgoing] = []
-    rejected = []
+    valid = 0
+    rejected: list[ParsedLine] = []
+    duplicates = 0
     now = dt.datetime.now(dt.UTC)
     tolerance = dt.timedelta(seconds=cfg.clock_tolerance_seconds)
     try:
         for item in iter_events_file(file, now, tolerance):
-            if item.event is None:
+            if item.duplicate_of is not None:
+                duplicates += 1
+            elif item.event is None:
                 rejected.append(item)
-            elif publisher is not None:
-                ready.append(publisher.prepare(item.event))
             else:
-                ready.append(None)  # type: ignore[arg-type]
+                valid += 1
+                if publisher is not None:
+                    ready.append(publisher.prepare(item.event))
     except InputFileError as exc:
         error(exc)
         raise typer.Exit(EXIT_INVALID) from None
+    if valid + len(rejected) + duplicates == 0:
+        if not allow_empty:
+            error(
+                f"{file}: no events in the file (it is empty, has only blank lines, or is a CSV header only); "
+                "nothing published (use --allow-empty if an empty file is expected)"
+            )
+            raise typer.Exit(EXIT_INVALID)
+        console.print(f"{file}: no events in the file; nothing published")
+        return
     for item in rejected:
         for problem in item.problems:
             err_console.print(str(problem))
-    total = len(ready) + len(rejected)
+    total = valid + len(rejected) + duplicates
     if rejected and skip_invalid is None:
         err_console.print(
             f"{len(rejected)} of {total} records invalid; nothing published "
@@ -78,20 +121,32 @@ def publish(
         )
         raise typer.Exit(EXIT_INVALID)
     if rejected and skip_invalid is not None:
-        with open(skip_invalid, "w", encoding="utf-8") as out:
-            for item in rejected:
-                reasons = [f"{p.field}: {p.reason}" for p in item.problems]
-                out.write(json.dumps({"line": item.line, "problems": reasons, "raw": item.raw}, ensure_ascii=False))
-                out.write("\n")
+        _write_rejects(skip_invalid, rejected)
         err_console.print(f"{len(rejected)} invalid records written to {skip_invalid}")
+    if duplicates:
+        console.print(f"{duplicates} duplicate line{'s' if duplicates != 1 else ''} skipped")
+    done = EXIT_PARTIAL if rejected else EXIT_OK
     if publisher is None:
-        console.print(f"{file}: {len(ready)} valid, {len(rejected)} invalid; dry run, nothing published")
-        return
+        console.print(f"{file}: {valid} valid, {len(rejected)} invalid; dry run, nothing published")
+        raise typer.Exit(done)
     with progress_bar("publishing", len(ready)) as advance:
         report = publisher.send(ready, progress=advance)
     _print_report(report, cfg.topic(COURT_EVENTS), history)
     if not report.ok:
         raise typer.Exit(EXIT_DELIVERY)
+    raise typer.Exit(done)
+
+
+def _write_rejects(path: Path, rejected: list[ParsedLine]) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            for item in rejected:
+                reasons = [f"{p.field}: {p.reason}" for p in item.problems]
+                out.write(json.dumps({"line": item.line, "problems": reasons, "raw": item.raw}, ensure_ascii=False))
+                out.write("\n")
+    except OSError as exc:
+        error(f"cannot write the rejects file {path}: {exc.strerror or exc}; nothing published")
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _print_report(report: PublishReport, topic: str, history: bool = False) -> None:
@@ -141,10 +196,10 @@ def simulate_command(
     """Generate a deterministic, realistic court history with a controllable share of breaches."""
     if out is None and not do_publish:
         error("give --out FILE, --publish, or both")
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     if live_out is not None and not live:
         error("--live-out needs --live N")
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     live_at = dt.datetime.now(dt.UTC) if live else None
     config = SimulationConfig(
         debtors=debtors,

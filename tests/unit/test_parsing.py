@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import datetime as dt
 import json
 import re
 
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.domain.events import EventValidationError, parse_event
-from producers.parsing import CSV_COLUMNS, InputFileError, read_events_file
+from producers.parsing import CSV_COLUMNS, InputFileError, iter_events_file, read_events_file
 from producers.simulator import SimulationConfig, simulate
 
 VALID = simulate(SimulationConfig(debtors=60, seed=99, breach_rate=0.0)).events
@@ -100,12 +101,136 @@ def test_three_bad_lines_among_a_thousand_are_each_named(tmp_path):
     assert str(parsed.problems[0]).startswith(f"{path}:100: debtor.id_number: ")
 
 
-def test_invalid_json_and_duplicate_event_ids_are_reported(tmp_path):
+def test_invalid_json_is_reported_and_an_identical_repeat_is_skipped(tmp_path):
     path = tmp_path / "court.jsonl"
     path.write_text(json.dumps(VALID[0]) + "\n{not json\n\n" + json.dumps(VALID[0]) + "\n", encoding="utf-8")
-    problems = {(p.line, p.field): p.reason for p in read_events_file(path).problems}
-    assert problems[(2, "(line)")].startswith("not valid JSON")
-    assert problems[(4, "event_id")] == "duplicate of line 1"
+    parsed = read_events_file(path)
+    problems = {(p.line, p.field): p.reason for p in parsed.problems}
+    assert list(problems) == [(2, "(line)")] and problems[(2, "(line)")].startswith("not valid JSON")
+    assert parsed.events == [parse_event(VALID[0])] and parsed.duplicates == 1
+
+
+def _conflicting(record):
+    """The same event id with other content: another obligation, or another case number for a type without one."""
+    other = copy.deepcopy(record)
+    if "obligation" in other:
+        other["obligation"] += "（更正）"
+    else:
+        other["case_number"] += "之一"
+    return other
+
+
+def test_identical_repeats_are_skipped_counted_and_each_event_kept_once(tmp_path):
+    path = tmp_path / "court.jsonl"
+    lines = [json.dumps(r, ensure_ascii=False) for r in VALID[:5]]
+    # Line 7 repeats line 2 verbatim, line 8 line 4 with its keys reversed and other spacing, line 9 line 5.
+    reordered = json.dumps(
+        dict(reversed(list(VALID[3].items()))), ensure_ascii=True, indent=None, separators=(" , ", ":")
+    )
+    path.write_text("\n".join([*lines, "", lines[1], "  " + reordered + "\t", lines[4]]) + "\n", encoding="utf-8")
+    parsed = read_events_file(path)
+    assert parsed.rejected == [] and parsed.duplicates == 3
+    assert parsed.events == [parse_event(r) for r in VALID[:5]], "each event once, where it first came"
+    items = list(iter_events_file(path))
+    skipped = [(i.line, i.duplicate_of) for i in items if i.duplicate_of is not None]
+    assert skipped == [(7, 2), (8, 4), (9, 5)]
+    assert all(i.event is None and i.problems == () for i in items if i.duplicate_of is not None)
+    assert all(i.duplicate_of is None for i in items if i.event is not None)
+
+
+def test_an_identical_repeat_is_the_equal_validated_event_not_the_same_text(tmp_path):
+    """Equal as the models compare: stripped text, an upper-case UUID, the same instant in another offset."""
+    record = next(r for r in VALID if r["type"] == "Included")
+    same = copy.deepcopy(record)
+    same["event_id"] = same["event_id"].upper()
+    same["obligation"] = f"  {same['obligation']} "
+    occurred = dt.datetime.fromisoformat(same["occurred_at"]).astimezone(dt.UTC)
+    same["occurred_at"] = occurred.isoformat()
+    assert parse_event(same) == parse_event(record)
+    path = tmp_path / "court.jsonl"
+    _write_jsonl(path, [record, same])
+    parsed = read_events_file(path)
+    assert (len(parsed.events), parsed.duplicates, parsed.rejected) == (1, 1, [])
+
+
+def test_csv_identical_repeats_are_skipped(tmp_path):
+    path = tmp_path / "court.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for record in VALID[:3]:
+            writer.writerow(_flatten(record))
+        writer.writerow(_flatten(VALID[0]))
+        writer.writerow({k: f" {v} " for k, v in _flatten(VALID[2]).items()})  # padded cells: the same event
+    parsed = read_events_file(path)
+    assert parsed.rejected == [] and parsed.duplicates == 2
+    assert parsed.events == [parse_event(r) for r in VALID[:3]]
+    assert [(i.line, i.duplicate_of) for i in iter_events_file(path) if i.duplicate_of] == [(5, 2), (6, 4)]
+
+
+def test_an_event_id_used_again_with_other_content_names_both_lines(tmp_path):
+    path = tmp_path / "c.jsonl"
+    other = _conflicting(VALID[2])
+    # Line 7 reuses line 3's id with other content; line 8 repeats line 3 exactly, so it is only skipped.
+    _write_jsonl(path, [*VALID[:6], other, VALID[2]])
+    parsed = read_events_file(path)
+    assert [str(p) for p in parsed.problems] == [
+        f"{path}:7: event_id: {VALID[2]['event_id']} is used again with different content (first on line 3): "
+        "an event id names one court act"
+    ]
+    assert [r.line for r in parsed.rejected] == [7] and parsed.duplicates == 1
+    assert parsed.events == [parse_event(r) for r in VALID[:6]], "the first stays; the other is refused"
+
+
+def test_csv_event_id_used_again_with_other_content(tmp_path):
+    path = tmp_path / "c.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerow(_flatten(VALID[0]))
+        writer.writerow(_flatten(VALID[1]))
+        writer.writerow(_flatten(_conflicting(VALID[0])))
+    [problem] = read_events_file(path).problems
+    assert (problem.line, problem.field) == (4, "event_id")
+    assert "used again with different content (first on line 2)" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty.jsonl", ""),
+        ("blank.jsonl", "\n  \n\t\n\n"),
+        ("empty.csv", ""),
+        ("blank.csv", "\n \n"),
+        ("header.csv", ",".join(CSV_COLUMNS) + "\n"),
+        ("header-and-blank-lines.csv", ",".join(CSV_COLUMNS) + "\r\n\r\n\r\n"),
+    ],
+)
+def test_a_file_with_no_events_is_empty_not_an_error(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    parsed = read_events_file(path)
+    assert parsed.empty and (parsed.events, parsed.rejected, parsed.duplicates) == ([], [], 0)
+    assert list(iter_events_file(path)) == []
+
+
+def test_a_file_with_records_is_not_empty(tmp_path):
+    path = tmp_path / "court.jsonl"
+    path.write_text("{not json\n", encoding="utf-8")
+    assert not read_events_file(path).empty
+
+
+def test_a_csv_whose_header_is_not_on_the_first_line_is_refused(tmp_path):
+    path = tmp_path / "late-header.csv"
+    path.write_text("\n" + ",".join(CSV_COLUMNS) + "\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"late-header.csv:1: no header row"):
+        read_events_file(path)
+
+
+def test_a_file_that_cannot_be_read_is_an_input_file_error(tmp_path):
+    (tmp_path / "folder.jsonl").mkdir()
+    with pytest.raises(InputFileError, match=r"folder\.jsonl: cannot be read"):
+        read_events_file(tmp_path / "folder.jsonl")
 
 
 def _flatten(record):

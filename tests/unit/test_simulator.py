@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hub.domain.calendar import LegalCalendar, Period
 from hub.domain.events import parse_event
 from hub.domain.rules import COURT_RULES, Deadlines
+from producers.parsing import read_events_file
 from producers.simulator import HISTORY_INJECTABLE, INJECTABLE, SimulationConfig, simulate
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -39,11 +40,15 @@ def stated_times(record: dict) -> list[dt.datetime]:
 
 def judged(events: list[dict], d: Deadlines, as_of: dt.datetime) -> set[tuple[str, str]]:
     """The court breaches in `events` judged by their own dates, as the ledger counts them as of `as_of`:
-    an act at or before the due instant of its period is on time, one after it is late."""
+    an act at or before the due instant of its period is on time, one after it is late. A second event
+    under an event id already seen is no act of its own (the ledger keeps it as evidence only)."""
     found = set()
     by_entry = defaultdict(list)
+    seen = set()
     for record in events:
-        by_entry[record["entry_id"]].append(record)
+        if record["event_id"] not in seen:
+            seen.add(record["event_id"])
+            by_entry[record["entry_id"]].append(record)
     for entry_id, records in by_entry.items():
         included = [r for r in records if r["type"] == "Included"]
         if not included:
@@ -97,6 +102,24 @@ def injected(result) -> set[tuple[str, str]]:
     return {(b["rule"], b["entry_id"]) for b in result.breaches}
 
 
+def copies(result) -> list[dict]:
+    """The live events that reuse an event id of the history."""
+    history = {r["event_id"] for r in result.events}
+    return [r for r in result.live if r["event_id"] in history]
+
+
+def fresh(result) -> list[dict]:
+    """The live events that are court acts of their own (every one but the conflicting copy)."""
+    history = {r["event_id"] for r in result.events}
+    return [r for r in result.live if r["event_id"] not in history]
+
+
+def conflicts(result) -> set[tuple[str, str]]:
+    """EVENT_ID_CONFLICT as the ledger finds it: an event id of the history published again, other content."""
+    history = {r["event_id"]: r for r in result.events}
+    return {("EVENT_ID_CONFLICT", r["entry_id"]) for r in copies(result) if r != history[r["event_id"]]}
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(min_value=0, max_value=2**32), breach_rate=st.sampled_from([0.0, 0.05, 0.5]))
 def test_every_simulated_event_validates(seed, breach_rate):
@@ -126,7 +149,8 @@ def test_same_config_same_bytes_live_part_included(tmp_path):
         files.append([(tmp_path / f"{run}{s}").read_bytes() for s in (".jsonl", "-live.jsonl", "-breaches.json")])
     assert files[0] == files[1]
     live = files[0][1]
-    assert len(live.splitlines()) == len(result.live) == 2 * 12 + 1  # a warning and an inclusion each, one shielding
+    # A warning and an inclusion each, one shielding, one inclusion of the history again with other content.
+    assert len(live.splitlines()) == len(result.live) == 2 * 12 + 2
     assert [json.loads(line) for line in live.decode().splitlines()] == result.live
     other = simulate(SimulationConfig(debtors=300, seed=7, breach_rate=0.05, live_at=LIVE_AT + dt.timedelta(hours=1)))
     assert other.live == [], "no live debtors, nothing live"
@@ -148,14 +172,15 @@ def test_history_does_not_depend_on_the_live_settings(tmp_path):
 @pytest.mark.parametrize("live_at", LIVE_TIMES)
 def test_every_live_time_is_before_publication(live_at):
     result = simulate(SimulationConfig(debtors=200, seed=5, breach_rate=0.2, live_at=live_at, live_debtors=20))
-    assert len(result.live) == 2 * 20 + 1
+    assert len(result.live) == 2 * 20 + 2
     for record in result.live:
         for time in stated_times(record):
             assert time < live_at, record
     times = [at(r["occurred_at"]) for r in result.live]
     assert times == sorted(times), "live events come in publication order"
     history_ids = {r["event_id"] for r in result.events}
-    assert not history_ids & {r["event_id"] for r in result.live}
+    (conflict,) = copies(result)
+    assert history_ids & {r["event_id"] for r in result.live} == {conflict["event_id"]}, "only the conflicting copy"
 
 
 def test_history_is_realistic():
@@ -183,6 +208,66 @@ def test_history_is_realistic():
 def test_injectable_covers_every_court_rule():
     assert set(COURT_RULES) <= set(INJECTABLE)
     assert "PUBLICATION_LATE" in INJECTABLE and "PUBLICATION_LATE" not in HISTORY_INJECTABLE
+    assert "EVENT_ID_CONFLICT" in INJECTABLE and "EVENT_ID_CONFLICT" not in HISTORY_INJECTABLE
+    assert len(set(INJECTABLE)) == len(INJECTABLE)
+
+
+@pytest.mark.parametrize("live_at", LIVE_TIMES)
+def test_one_history_inclusion_is_published_again_with_other_content(live_at):
+    config = SimulationConfig(debtors=300, seed=23, breach_rate=0.05, live_at=live_at, live_debtors=6)
+    result = simulate(config)
+    history = {r["event_id"]: r for r in result.events}
+    (conflict,) = copies(result)
+    original = history[conflict["event_id"]]
+    assert conflict["type"] == "Included"
+    assert conflict != original and {k for k in conflict if conflict[k] != original[k]} == {"obligation"}
+    assert conflict.keys() == original.keys()
+    event = parse_event(json.loads(json.dumps(conflict, ensure_ascii=False)), family="court")
+    assert event.event_id == original["event_id"] and event != parse_event(original, family="court")
+    assert all(time < live_at for time in stated_times(conflict))
+    breaches = [b for b in result.breaches if b["rule"] == "EVENT_ID_CONFLICT"]
+    assert breaches == [
+        {
+            "rule": "EVENT_ID_CONFLICT",
+            "party": f"court:{original['court_code']}",
+            "entry_id": original["entry_id"],
+            "detail": f"event id {original['event_id']} published again with different content",
+        }
+    ]
+    # An entry with nothing else to judge: no breach of its own, untouched by the other live events.
+    assert {b["rule"] for b in result.breaches if b["entry_id"] == original["entry_id"]} == {"EVENT_ID_CONFLICT"}
+    assert original["entry_id"] not in {r["entry_id"] for r in fresh(result)}
+    assert simulate(config).live == result.live, "the same choice every time"
+
+
+def test_history_never_reuses_an_event_id_and_a_rate_of_zero_never_conflicts():
+    for rate in (0.3, 1.0):
+        plain = simulate(SimulationConfig(debtors=300, seed=29, breach_rate=rate))
+        assert "EVENT_ID_CONFLICT" not in {b["rule"] for b in plain.breaches}
+        assert len({r["event_id"] for r in plain.events}) == len(plain.events)
+    everything = simulate(SimulationConfig(debtors=100, seed=29, breach_rate=1.0, live_at=LIVE_AT, live_debtors=4))
+    assert len(copies(everything)) == 1, "every entry breached: the copy is taken from one of them"
+    none = simulate(SimulationConfig(debtors=300, seed=29, breach_rate=0.0, live_at=LIVE_AT, live_debtors=4))
+    assert copies(none) == [] and none.breaches == []
+
+
+def test_the_history_and_live_part_in_one_file_are_refused_naming_both_lines(tmp_path):
+    """What `hub court publish` says of the two together: the one conflicting reuse, and nothing else."""
+    result = simulate(SimulationConfig(debtors=200, seed=31, breach_rate=0.05, live_at=LIVE_AT, live_debtors=5))
+    path = tmp_path / "all.jsonl"
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.events + result.live), encoding="utf-8"
+    )
+    (conflict,) = copies(result)
+    first = 1 + next(i for i, r in enumerate(result.events) if r["event_id"] == conflict["event_id"])
+    again = 1 + len(result.events) + result.live.index(conflict)
+    parsed = read_events_file(path)
+    assert [(p.line, p.field) for p in parsed.problems] == [(again, "event_id")]
+    assert parsed.problems[0].reason == (
+        f"{conflict['event_id']} is used again with different content (first on line {first}): "
+        "an event id names one court act"
+    )
+    assert len(parsed.events) == len(result.events) + len(result.live) - 1 and parsed.duplicates == 0
 
 
 def test_events_are_in_time_order_and_each_entry_starts_with_warning_or_inclusion():
@@ -221,7 +306,9 @@ def test_on_time_acts_meet_their_due_instant_and_injected_ones_miss_it(deadlines
         assert judged(result.events, deadlines, live_at) == history_breaches
         # The live events add nothing by their own dates; recorded at live_at, exactly the live breaches.
         assert judged(result.events + result.live, deadlines, live_at) == history_breaches
-        assert recorded_late(result.live, live_at, deadlines) == injected(result) - history_breaches
+        assert recorded_late(fresh(result), live_at, deadlines) | conflicts(result) == (
+            injected(result) - history_breaches
+        )
         seen |= {rule for rule, _ in injected(result)}
     assert seen == set(INJECTABLE), "every injectable breach was checked"
 
@@ -234,7 +321,7 @@ def test_late_live_publications(live_at):
     assert len(live_breaches) == 2
     assert all(b["party"] == f"court:{b['entry_id'].split('-')[1]}" for b in live_breaches)
     by_entry = defaultdict(list)
-    for r in result.live:
+    for r in fresh(result):
         by_entry[r["entry_id"]].append(r)
     late = [
         e
@@ -301,6 +388,7 @@ def test_no_breaches_at_all_when_rate_is_zero_live_part_included(live_at):
     result = simulate(SimulationConfig(debtors=500, seed=5, breach_rate=0.0, live_at=live_at, live_debtors=15))
     assert result.breaches == []
     assert len(result.live) == 2 * 15 and not any(r["type"] == "Shielded" for r in result.live)
+    assert copies(result) == [], "no event id of the history published again"
     assert judged(result.events + result.live, d, live_at) == set()
     assert recorded_late(result.live, live_at, d) == set()
 
