@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -133,6 +141,12 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(default=60.0, gt=0, description="...or every T seconds when rows arrived.")
     partitions: int = Field(default=12, ge=1, le=1000, description="Partitions of every keyed topic.")
     replication_factor: int = Field(default=1, ge=1, description="Replicas of every topic.")
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of every topic (acks=all waits for this many); default min(2, "
+        "HUB_REPLICATION_FACTOR), never more than the replication factor.",
+    )
     delivery_timeout_ms: int = Field(
         default=120_000, ge=1000, description="How long a producer keeps retrying a record before reporting failure."
     )
@@ -181,6 +195,19 @@ class Settings(BaseSettings):
             if not AGENCY_NAME.fullmatch(agency):
                 raise ValueError(f"{agency!r} is not an agency name")
         return value
+
+    @model_validator(mode="after")
+    def _replicas(self) -> Settings:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"HUB_MIN_INSYNC_REPLICAS ({self.min_insync_replicas}) exceeds HUB_REPLICATION_FACTOR "
+                f"({self.replication_factor}): no write could ever be acknowledged"
+            )
+        return self
+
+    @property
+    def effective_min_insync_replicas(self) -> int:
+        return self.min_insync_replicas or min(2, self.replication_factor)
 
     def calendar(self) -> LegalCalendar:
         return LegalCalendar.of(self.court_time_zone, self.extra_holidays, self.extra_working_days)
@@ -269,7 +296,11 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         problems = []
         for item in exc.errors(include_url=False):
-            name = "HUB_" + str(item["loc"][0]).upper() if item["loc"] else "a HUB_ setting"
+            message = item["msg"].removeprefix("Value error, ")
+            if not item["loc"]:  # a rule across settings: its message names them
+                problems.append(message)
+                continue
+            name = "HUB_" + str(item["loc"][0]).upper()
             where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"][1:])
-            problems.append(f"{name}{where}: {item['msg'].removeprefix('Value error, ')}")
+            problems.append(f"{name}{where}: {message}")
         raise ConfigError("bad setting: " + "; ".join(problems)) from None

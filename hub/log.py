@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
+
+from hub.domain.ids import mask_resident_id
+
+# A resident ID number (GB 11643): region, birth date, sequence, check character. Personal data: logs at INFO
+# and above show it masked as the courts' public portal does; an organisation's credit code is public.
+_RESIDENT_ID = re.compile(
+    r"(?<![0-9A-Za-z])\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
+
+
+def mask_ids(text: str) -> str:
+    return _RESIDENT_ID.sub(lambda m: mask_resident_id(m.group()), text)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_ids(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_masked(v) for v in value)
+    return value
+
+
+def mask_personal_data(_logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Only DEBUG may show ID numbers in full."""
+    if method == "debug":
+        return event_dict
+    return {k: _masked(v) for k, v in event_dict.items()}
 
 
 def configure(level: str = "INFO", fmt: str = "auto") -> None:
@@ -22,6 +53,7 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            mask_personal_data,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

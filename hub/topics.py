@@ -23,7 +23,6 @@ EVENT_TOPIC_CONFIG = {
     "retention.ms": "-1",
     "retention.bytes": "-1",
     "message.timestamp.type": "LogAppendTime",
-    "min.insync.replicas": "1",
 }
 
 
@@ -45,14 +44,17 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     Checkpoints form one ordered chain per ledger, so they live on a single partition.
     """
     p = settings.partitions
+    # acks=all means "every in-sync replica": only with at least two of them does an acknowledged record
+    # survive the loss of a broker. Never weaker than the setting asks.
+    config = {**EVENT_TOPIC_CONFIG, "min.insync.replicas": str(settings.effective_min_insync_replicas)}
     specs = [
-        TopicSpec(settings.topic(COURT_EVENTS), p, EVENT_TOPIC_CONFIG, "court list events, keyed by debtor"),
+        TopicSpec(settings.topic(COURT_EVENTS), p, config, "court list events, keyed by debtor"),
         *(
-            TopicSpec(settings.topic(feedback_topic(a)), p, EVENT_TOPIC_CONFIG, f"{a} feedback, keyed by debtor")
+            TopicSpec(settings.topic(feedback_topic(a)), p, config, f"{a} feedback, keyed by debtor")
             for a in settings.agencies
         ),
-        TopicSpec(settings.topic(DEAD_LETTER), p, EVENT_TOPIC_CONFIG, "undecodable or invalid records"),
-        TopicSpec(settings.topic(CHECKPOINTS), 1, EVENT_TOPIC_CONFIG, "ledger hash-chain checkpoints"),
+        TopicSpec(settings.topic(DEAD_LETTER), p, config, "undecodable or invalid records"),
+        TopicSpec(settings.topic(CHECKPOINTS), 1, config, "ledger hash-chain checkpoints"),
     ]
     return specs
 
