@@ -184,7 +184,7 @@ class Namespaces:
                     say(f"warning: could not drop database {settings.namespace}{service}: {exc}")
         if self.extra_topics:
             try:
-                client = admin(self.base)  # kept alive until the futures resolve
+                client = admin(self.base, "admin")  # kept alive until the futures resolve
                 futures = client.delete_topics(self.extra_topics, operation_timeout=30)
                 for future in futures.values():
                     with contextlib.suppress(Exception):

@@ -88,11 +88,28 @@ def _perf_topic(namespaces: Namespaces, settings: Settings) -> str:
     """A dedicated topic shaped like the hub's (same partitions and config), removed with the run."""
     name = settings.topic("bench.kafka-perf")
     topic = NewTopic(name, settings.partitions, settings.replication_factor, config=dict(EVENT_TOPIC_CONFIG))
-    client = admin(settings)  # kept alive until the futures resolve
+    client = admin(settings, "admin")  # kept alive until the futures resolve
     for future in client.create_topics([topic], operation_timeout=30).values():
         future.result()
     namespaces.extra_topics.append(name)
     return name
+
+
+def _java_client_config(settings: Settings, path: Path) -> Path:
+    """Kafka's Java tools connect like every hub client: SASL_SSL with SCRAM, trusting the local CA only. They run
+    as admin on a topic of their own (a benchmark tool, not a service)."""
+    password = settings.kafka_password("admin")
+    lines = [
+        f"security.protocol={settings.kafka_security_protocol}",
+        f"sasl.mechanism={settings.kafka_sasl_mechanism}",
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="admin" password="{password}";',
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={settings.kafka_ca_path()}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def kafka_tools(section: Section, namespaces: Namespaces, settings: Settings, sizes: Sizes, size: int, logs: Path):
@@ -103,9 +120,11 @@ def kafka_tools(section: Section, namespaces: Namespaces, settings: Settings, si
     bootstrap = settings.bootstrap()
     base = [java(), TOOLS_HEAP, "-Dlog4j2.level=WARN", "-cp", f"{libs}/*"]
     props = ["acks=all"]
+    client_config = _java_client_config(settings, logs / "kafka-perf-client.properties")
     with step(f"limits: Kafka ProducerPerformance, {n:,} records of {size} bytes"):
         argv = [*base, PRODUCER, "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(n)]
-        argv += ["--record-size", str(size), "--throughput", "-1", "--command-property", *props]
+        argv += ["--record-size", str(size), "--throughput", "-1", "--command-config", str(client_config)]
+        argv += ["--command-property", *props]
         finished = Measured(argv, dict(os.environ), logs / "kafka-producer-perf.log").wait(600)
         if finished.returncode != 0:
             raise RuntimeError(f"ProducerPerformance exited {finished.returncode}:\n{finished.tail()}")
@@ -127,6 +146,7 @@ def kafka_tools(section: Section, namespaces: Namespaces, settings: Settings, si
     with step(f"limits: Kafka ConsumerPerformance, {n:,} records"):
         argv = [*base, CONSUMER, "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(n)]
         argv += ["--timeout", "60000", "--group", f"{settings.namespace}bench-perf"]
+        argv += ["--command-config", str(client_config)]
         finished = Measured(argv, dict(os.environ), logs / "kafka-consumer-perf.log").wait(600)
         if finished.returncode != 0:
             raise RuntimeError(f"ConsumerPerformance exited {finished.returncode}:\n{finished.tail()}")

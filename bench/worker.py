@@ -50,7 +50,7 @@ def consume(decode: bool) -> None:
     codec = default_codec()
     ends = end_offsets(settings, topic)
     expected = sum(ends.values())
-    client = make_consumer(settings, f"{settings.namespace}bench-limits-{time.monotonic_ns()}")
+    client = make_consumer(settings, f"{settings.namespace}hub-audit-bench-{time.monotonic_ns()}", "auditor")
     count = 0
     decoded = 0
     first_at = None

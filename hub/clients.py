@@ -1,4 +1,10 @@
-"""Kafka client factories, so every service talks to the broker with the same guarantees."""
+"""Kafka client factories, so every service talks to the broker with the same guarantees, as its own principal.
+
+Every client authenticates (SASL_SSL with SCRAM-SHA-512 by default, or SSL with a client certificate where a
+site prefers mTLS) and trusts only the configured CA. The principal is chosen by what the process is (`hub
+agency run tax` is `agency-tax`); HUB_KAFKA_USERNAME overrides it, and the password comes from
+HUB_KAFKA_PASSWORD_FILE or, on the local stack, from its secrets folder.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
-from hub.config import Settings
+from hub.config import ConfigError, Settings
 
 _librdkafka_log = logging.getLogger("hub.librdkafka")
 
@@ -18,14 +24,38 @@ def is_fatal(error: KafkaError | None) -> bool:
     return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
 
 
-def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.bootstrap(), "logger": _librdkafka_log})
+def security(settings: Settings, principal: str) -> dict[str, Any]:
+    """The connection settings that authenticate `principal` (or HUB_KAFKA_USERNAME) to the cluster."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap(), "logger": _librdkafka_log}
+    config["security.protocol"] = settings.kafka_security_protocol
+    ca = settings.kafka_ca_path()
+    if ca is not None:
+        config["ssl.ca.location"] = str(ca)
+    if settings.kafka_security_protocol == "SSL":
+        if not (settings.kafka_client_cert and settings.kafka_client_key):
+            raise ConfigError("HUB_KAFKA_SECURITY_PROTOCOL=SSL needs HUB_KAFKA_CLIENT_CERT and HUB_KAFKA_CLIENT_KEY")
+        config["ssl.certificate.location"] = str(settings.kafka_client_cert)
+        config["ssl.key.location"] = str(settings.kafka_client_key)
+        return config
+    username = settings.kafka_username or principal
+    config.update(
+        {
+            "sasl.mechanisms": settings.kafka_sasl_mechanism,
+            "sasl.username": username,
+            "sasl.password": settings.kafka_password(username),
+        }
+    )
+    return config
 
 
-def idempotent_producer(settings: Settings, **overrides: Any) -> Producer:
+def admin(settings: Settings, principal: str) -> AdminClient:
+    return AdminClient(security(settings, principal))
+
+
+def idempotent_producer(settings: Settings, principal: str, **overrides: Any) -> Producer:
     """acks=all + idempotence: a retried send never duplicates or reorders a partition's records."""
     config = {
-        "bootstrap.servers": settings.bootstrap(),
+        **security(settings, principal),
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": "lz4",
@@ -34,16 +64,15 @@ def idempotent_producer(settings: Settings, **overrides: Any) -> Producer:
         # language the producer is written in, so court and feedback topics stay co-partitioned.
         "partitioner": "murmur2_random",
         "message.timeout.ms": settings.delivery_timeout_ms,
-        "logger": _librdkafka_log,
     }
     config.update(overrides)
     return Producer(config)
 
 
-def consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
+def consumer(settings: Settings, group_id: str, principal: str, **overrides: Any) -> Consumer:
     """Offsets are the service's business (kept in its database), so nothing is auto-committed."""
     config = {
-        "bootstrap.servers": settings.bootstrap(),
+        **security(settings, principal),
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -52,7 +81,6 @@ def consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
         "session.timeout.ms": settings.session_timeout_ms,
         # A regex subscription (the ledger's agency.*.feedback) notices a new agency's topic this soon.
         "topic.metadata.refresh.interval.ms": 10_000,
-        "logger": _librdkafka_log,
     }
     if settings.instance_id:
         config["group.instance.id"] = settings.instance_id

@@ -79,6 +79,22 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None, description="Kafka bootstrap servers; unset: the local stack of `hub dev up`."
     )
+    kafka_username: str | None = Field(
+        default=None,
+        description="Kafka principal to connect as; unset: the one for what the command is (agency-tax, ledger, ...).",
+    )
+    kafka_password_file: Path | None = Field(
+        default=None, description="File holding the Kafka password; unset: the local stack's secrets."
+    )
+    kafka_ca_file: Path | None = Field(
+        default=None, description="CA certificate (PEM) the broker's certificate must chain to; unset: the local CA."
+    )
+    kafka_security_protocol: Literal["SASL_SSL", "SSL"] = Field(
+        default="SASL_SSL", description="SASL_SSL (SCRAM), or SSL with a client certificate (mTLS)."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_client_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
+    kafka_client_key: Path | None = Field(default=None, description="Client key (PEM) for mTLS.")
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL server URL; the database name is replaced by each service's own "
@@ -237,6 +253,29 @@ class Settings(BaseSettings):
             return self.kafka_bootstrap
         stack = self.local_stack()
         return f"127.0.0.1:{stack['kafka_port']}"
+
+    def kafka_password(self, principal: str) -> str:
+        if self.kafka_password_file is not None:
+            try:
+                return self.kafka_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"HUB_KAFKA_PASSWORD_FILE {self.kafka_password_file}: {exc.strerror}") from None
+        if self.kafka_bootstrap:
+            raise ConfigError(
+                f"HUB_KAFKA_BOOTSTRAP is set but HUB_KAFKA_PASSWORD_FILE is not: give the password of {principal}"
+            )
+        from hub.devstack.secrets import kafka_password
+
+        return kafka_password(self.state_dir, principal)
+
+    def kafka_ca_path(self) -> Path | None:
+        if self.kafka_ca_file is not None:
+            return self.kafka_ca_file
+        if self.kafka_bootstrap:
+            return None  # the system's trusted CAs
+        from hub.devstack.secrets import ca_file
+
+        return ca_file(self.state_dir)
 
     def service_database_url(self, service: str) -> str:
         """Each service owns one database: agencies never share storage with each other or the ledger."""

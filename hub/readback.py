@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from hub.acl import AUDITOR
 from hub.clients import consumer as make_consumer
 from hub.config import Settings
 
@@ -35,12 +36,13 @@ def _probe(settings: Settings) -> Consumer:
     return reader(settings)
 
 
-def reader(settings: Settings) -> Consumer:
-    """A consumer for reading history in bulk: large fetches, and no long polls that would hold up the
-    fetch of the next partition assigned."""
+def reader(settings: Settings, principal: str = AUDITOR) -> Consumer:
+    """A consumer for reading history in bulk (as the auditor, who reads everything and writes nothing): large
+    fetches, and no long polls that would hold up the fetch of the next partition assigned."""
     return make_consumer(
         settings,
-        f"hub-readback-{uuid.uuid4()}",
+        f"{settings.namespace}hub-audit-{uuid.uuid4()}",
+        principal,
         **{"max.partition.fetch.bytes": 16 << 20, "fetch.max.bytes": 64 << 20, "fetch.wait.max.ms": 10},
     )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
 
+from hub.acl import ADMIN, AUDITOR
 from hub.clients import admin
 from hub.config import Settings
 
@@ -65,7 +66,7 @@ class TopicError(RuntimeError):
 
 def create_topics(settings: Settings) -> dict[str, str]:
     """Create missing topics; existing ones are checked, never altered. Returns name -> outcome."""
-    client = admin(settings)
+    client = admin(settings, ADMIN)
     specs = topic_specs(settings)
     existing = client.list_topics(timeout=15).topics
     outcome: dict[str, str] = {}
@@ -92,6 +93,9 @@ def create_topics(settings: Settings) -> dict[str, str]:
                 else:
                     raise TopicError(f"creating {name}: {exc.args[0].str()}") from None
         _wait_for_leaders(client, [t.topic for t in new])
+    from hub.acl import apply
+
+    apply(settings)  # every party may do its own acts on them, and nothing else
     return outcome
 
 
@@ -113,7 +117,7 @@ def _wait_for_leaders(client, names: list[str], timeout: float = 30.0) -> None:
 
 
 def delete_topics(settings: Settings) -> None:
-    client = admin(settings)
+    client = admin(settings, ADMIN)
     existing = client.list_topics(timeout=15).topics
     names = [s.name for s in topic_specs(settings) if s.name in existing]
     if names:
@@ -133,11 +137,9 @@ class TopicDescription:
 
 
 def describe_topics(settings: Settings) -> list[TopicDescription]:
-    from confluent_kafka import Consumer
+    from hub.readback import reader, watermarks
 
-    from hub.readback import watermarks
-
-    client = admin(settings)
+    client = admin(settings, AUDITOR)
     metadata = client.list_topics(timeout=15).topics
     specs = topic_specs(settings)
     present = [s for s in specs if s.name in metadata]
@@ -150,7 +152,7 @@ def describe_topics(settings: Settings) -> list[TopicDescription]:
                 k: entries[k].value
                 for k in ("cleanup.policy", "retention.ms", "message.timestamp.type", "min.insync.replicas")
             }
-    probe = Consumer({"bootstrap.servers": settings.bootstrap(), "group.id": "hub-topics-describe"})
+    probe = reader(settings)
     out = []
     try:
         for spec in specs:
@@ -179,10 +181,8 @@ def describe_topics(settings: Settings) -> list[TopicDescription]:
     return out
 
 
-def probe_kafka(bootstrap: str) -> bool:
-    from confluent_kafka.admin import AdminClient
-
+def probe_kafka(settings: Settings) -> bool:
     try:
-        return bool(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3).brokers)
+        return bool(admin(settings, AUDITOR).list_topics(timeout=3).brokers)
     except KafkaException:
         return False

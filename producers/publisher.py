@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from hub.acl import court_principal
 from hub.clients import idempotent_producer, produce
 from hub.codec import Codec, default_codec, event_headers
 from hub.config import Settings
@@ -24,6 +25,7 @@ class Outgoing:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    court_code: str = ""  # whose act it is: the court's own principal publishes it
 
 
 @dataclass
@@ -44,7 +46,10 @@ class PublishReport:
 class CourtPublisher:
     """Idempotent, acks=all, keyed by the debtor's ID number so that one debtor's events stay in order.
 
-    Embed it in a court case system: `CourtPublisher(get_settings()).publish(events)`.
+    Embed it in a court case system: `CourtPublisher(get_settings()).publish(events)`. It connects as the
+    court's own principal: HUB_KAFKA_USERNAME where set (a court system's own), else, on the local stack,
+    `court-<code>` of the first event it sends. One producer sends everything, so that a debtor's events keep
+    their order even when a file holds several courts' acts (a simulation, a higher court's export).
     """
 
     def __init__(
@@ -60,7 +65,7 @@ class CourtPublisher:
         self.settings = settings
         self.codec = codec or default_codec()
         self.topic = settings.topic(COURT_EVENTS)
-        self.producer = producer or idempotent_producer(settings)
+        self._producer = producer
         self.history = history
         self.tolerance = dt.timedelta(seconds=settings.clock_tolerance_seconds)
 
@@ -75,7 +80,18 @@ class CourtPublisher:
             event.debtor.id_number.encode(),
             self.codec.encode_event(event),
             event_headers(event, self.history),
+            event.court_code,
         )
+
+    def queued(self) -> int:
+        """Records handed to the producer and not yet delivered (they wait while the broker is away)."""
+        return len(self._producer) if self._producer is not None else 0
+
+    def producer_for(self, court_code: str) -> Producer:
+        """The publisher's producer, made on first use as the principal of `court_code`'s court."""
+        if self._producer is None:
+            self._producer = idempotent_producer(self.settings, court_principal(court_code))
+        return self._producer
 
     def publish(
         self, events: Iterable[CourtEvent], progress: Callable[[int], None] | None = None, timeout: float = 120.0
@@ -97,17 +113,19 @@ class CourtPublisher:
             else:
                 report.failures.append((event_id, err.str()))
 
+        producer = None
         for record in records:
+            producer = self.producer_for(record.court_code)
             produce(
-                self.producer,
+                producer,
                 self.topic,
                 key=record.key,
                 value=record.value,
                 headers=record.headers,
                 on_delivery=lambda err, msg, eid=record.event_id: delivered(err, msg, eid),
             )
-            self.producer.poll(0)
-        remaining = self.producer.flush(timeout)
+            producer.poll(0)
+        remaining = producer.flush(timeout) if producer is not None else 0
         if remaining:
             report.failures.append(("-", f"{remaining} deliveries unconfirmed after {timeout:.0f}s"))
         report.seconds = time.perf_counter() - started

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from hub import devstack
+from hub import acl, devstack
 from hub.config import SERVICES, Settings
 from hub.db import drop_database
 from hub.topics import create_topics, delete_topics
@@ -40,6 +40,8 @@ def namespaces(stack: Settings) -> Iterator[Callable[[], Settings]]:
     for settings in made:
         with contextlib.suppress(Exception):
             delete_topics(settings)
+        with contextlib.suppress(Exception):
+            acl.remove(settings)
         for service in SERVICES:
             with contextlib.suppress(Exception):
                 drop_database(settings, service)

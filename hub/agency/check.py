@@ -227,5 +227,7 @@ class InterceptionChecker:
         self.flush()
         with self.db.begin() as conn:
             outbox.add(conn, self.handler.forward_interceptions(conn))
-        producer = idempotent_producer(self.settings, **{"message.timeout.ms": int(timeout * 1000)})
+        producer = idempotent_producer(
+            self.settings, self.handler.principal, **{"message.timeout.ms": int(timeout * 1000)}
+        )
         return OutboxRelay(self.db, producer, self.policy.name).drain(timeout)

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, Engine
 
+from hub.acl import agency_principal
 from hub.agency import store
 from hub.codec import CONTENT_TYPE, Codec, default_codec
 from hub.config import Settings
@@ -31,6 +32,7 @@ class AgencyHandler:
     def __init__(self, settings: Settings, policy: AgencyPolicy, codec: Codec | None = None):
         self.policy = policy
         self.service = policy.name
+        self.principal = agency_principal(policy.name)
         self.codec = codec or default_codec()
         self.source = settings.topic(COURT_EVENTS)
         self.target = settings.topic(feedback_topic(policy.name))

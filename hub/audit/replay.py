@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
+from hub.acl import AUDITOR
 from hub.clients import admin
 from hub.codec import Codec, CodecError, codec_for, default_codec, future_dated, is_historical
 from hub.config import Settings
@@ -47,7 +48,7 @@ class TopicHistory:
 
 def feedback_topics(settings: Settings) -> list[str]:
     pattern = re.compile(feedback_subscription(settings))
-    return sorted(t for t in admin(settings).list_topics(timeout=15).topics if pattern.match(t))
+    return sorted(t for t in admin(settings, AUDITOR).list_topics(timeout=15).topics if pattern.match(t))
 
 
 def _sources(settings: Settings) -> list[tuple[str, str]]:
@@ -132,7 +133,7 @@ def latest_record_time(settings: Settings, ends: dict[str, dict[int, int]]) -> d
     wanted = {TopicPartition(t, p): OffsetSpec.max_timestamp() for t, e in ends.items() for p, end in e.items() if end}
     if not wanted:
         return EPOCH
-    client = admin(settings)  # held until the answers are in: a dropped client abandons its requests
+    client = admin(settings, AUDITOR)  # held until the answers are in: a dropped client abandons its requests
     stamps = [future.result(timeout=30).timestamp for future in client.list_offsets(wanted).values()]
     newest = max((s for s in stamps if s is not None and s >= 0), default=0)
     return dt.datetime.fromtimestamp(newest / 1000, dt.UTC)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from hub.cli import agency, audit, court, demo, dev, ledger, topics
+from hub.cli import acl, agency, audit, court, demo, dev, ledger, topics
 from hub.cli.common import error
 from hub.codec import CodecError, SchemaCatalogueError
 from hub.config import ConfigError
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
+app.add_typer(acl.app, name="acl")
 app.add_typer(court.app, name="court")
 app.add_typer(agency.app, name="agency")
 app.add_typer(ledger.app, name="ledger")

@@ -18,7 +18,10 @@ def _say(message: str) -> None:
 
 @app.command()
 def up() -> None:
-    """Start both (idempotent) and wait until each answers; data is kept across restarts."""
+    """Start both (idempotent) and wait until each answers; data is kept across restarts.
+
+    Kafka listens with SASL_SSL (SCRAM-SHA-512) only; its CA and every principal's password are in <state>/secrets.
+    """
     devstack.up(settings(), say=_say)
 
 

@@ -2,16 +2,21 @@
 
 Nothing is started for a component whose address is configured (HUB_KAFKA_BOOTSTRAP,
 HUB_DATABASE_URL): then that server is used as it is.
+
+The local broker is secured (SASL_SSL with SCRAM-SHA-512, TLS to its controller, ACLs enforced): `up` gives it a
+credential for every principal of the hub (hub.acl.principals), from <state>/secrets (hub.devstack.secrets).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hub.acl import principals as hub_principals
 from hub.config import SERVICES, Settings
 from hub.db import ensure_database
-from hub.devstack.kafka import LocalKafka
+from hub.devstack.kafka import LocalKafka, ensure_scram_users
 from hub.devstack.postgres import LocalPostgres
+from hub.devstack.secrets import ca_file
 from hub.devstack.state import StackError, load_or_create_stack, locked
 
 __all__ = ["ComponentStatus", "StackError", "down", "status", "up"]
@@ -52,8 +57,15 @@ def up(settings: Settings, say=print) -> dict[str, bool]:
             started["postgres"] = postgres.start()
             say(f"postgres: {'started' if started['postgres'] else 'already running'} on 127.0.0.1:{postgres.port}")
         if kafka is not None:
-            started["kafka"] = kafka.start()
-            say(f"kafka: {'started' if started['kafka'] else 'already running'} on {kafka.bootstrap}")
+            principals = hub_principals(settings)
+            started["kafka"] = kafka.start(principals=principals)
+            say(
+                f"kafka: {'started' if started['kafka'] else 'already running'} on {kafka.bootstrap} "
+                f"(SASL_SSL, SCRAM-SHA-512; CA {ca_file(settings.state_dir)})"
+            )
+            added = ensure_scram_users(kafka.bootstrap, settings.state_dir, principals)
+            if added:
+                say(f"kafka: SCRAM-SHA-512 credentials added for {', '.join(added)}")
             line = kafka.version_line()
             if line:
                 say(f"kafka broker log: {line}")
@@ -77,11 +89,15 @@ def status(settings: Settings) -> list[ComponentStatus]:
     kafka, postgres = _components(settings)
     out = []
     if kafka is None:
-        out.append(ComponentStatus("kafka", settings.bootstrap(), False, probe_kafka(settings.bootstrap())))
+        out.append(ComponentStatus("kafka", settings.bootstrap(), False, probe_kafka(settings)))
     else:
         line = kafka.version_line() or ""
         version = line[line.find("Kafka version:") :].split(" (")[0] if "Kafka version:" in line else ""
-        out.append(ComponentStatus("kafka", kafka.bootstrap, True, kafka.answers(), version))
+        problem = kafka.problem()
+        answers = problem is None and kafka.answers()
+        security = kafka.security() if answers else None
+        detail = problem or ", ".join(part for part in (version, security) if part)
+        out.append(ComponentStatus("kafka", kafka.bootstrap, True, answers, detail))
     if postgres is None:
         answers = _database_answers(settings)
         out.append(ComponentStatus("postgres", _hide(settings.admin_database_url()), False, answers))

@@ -162,6 +162,7 @@ class Handler(Protocol):
     """What a service plugs into the engine: its subscription, its effects, its periodic work."""
 
     service: str
+    principal: str  # the Kafka principal the service connects as
 
     def subscription(self) -> list[str]:
         """Topic names, or one `^regex` (new matching topics are picked up by themselves)."""
@@ -237,7 +238,10 @@ class ConsumerEngine:
         self.log = get_logger("hub.engine").bind(service=self.service)
         self.stopping = False
         self.relay = OutboxRelay(
-            db, idempotent_producer(settings), self.service, renew=lambda: idempotent_producer(settings)
+            db,
+            idempotent_producer(settings, handler.principal),
+            self.service,
+            renew=lambda: idempotent_producer(settings, handler.principal),
         )
         self._last_tick = 0.0
         self.fetcher: _Fetcher | None = None
@@ -290,6 +294,7 @@ class ConsumerEngine:
         consumer = make_consumer(
             self.settings,
             f"{self.settings.namespace}hub-{self.service}",
+            self.handler.principal,
             # The broker gathers records for up to 100 ms (the batch window anyway) instead of answering each
             # few: a fraction of the fetches, and of the broker's and the service's CPU, under steady load.
             **{"fetch.wait.max.ms": 100, "fetch.min.bytes": 65536},

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine, text
 
+from hub.acl import LEDGER
 from hub.codec import CONTENT_TYPE, Codec, default_codec
 from hub.config import Settings
 from hub.db import copy_rows, engine_for
@@ -43,6 +44,7 @@ def feedback_subscription(settings: Settings) -> str:
 class LedgerHandler:
     def __init__(self, settings: Settings, codec: Codec | None = None):
         self.service = "ledger"
+        self.principal = LEDGER
         self.name = settings.ledger_name
         self.codec = codec or default_codec()
         self.court_topic = settings.topic(COURT_EVENTS)

@@ -8,6 +8,8 @@ import pytest
 from confluent_kafka import Producer
 
 from consumers import load_policy
+from hub.acl import court_principal
+from hub.clients import security
 from hub.codec import MAGIC, default_codec
 from hub.db import drop_database
 from hub.domain.events import parse_event
@@ -129,7 +131,7 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_is_applied(hub_
         codec.encode("Included", invalid),
     ]
     publish(hub_settings, [good_before])
-    producer = Producer({"bootstrap.servers": hub_settings.bootstrap(), "partitioner": "murmur2_random"})
+    producer = Producer({**security(hub_settings, court_principal("J0105")), "partitioner": "murmur2_random"})
     for value in poison:
         producer.produce(topic, key=PERSON_ID.encode(), value=value)
     producer.flush(10)

@@ -11,7 +11,9 @@ from pathlib import Path
 from sqlalchemy import text
 
 from consumers import load_policy
+from hub.acl import agency_principal
 from hub.agency.service import open_database
+from hub.clients import security
 from hub.domain.sanctions import replay
 from hub.readback import end_offsets
 from hub.topics import COURT_EVENTS
@@ -144,7 +146,7 @@ def test_a_fenced_static_member_joins_again_and_goes_on(hub_settings, tmp_path):
 
         usurper = Consumer(
             {
-                "bootstrap.servers": hub_settings.bootstrap(),
+                **security(hub_settings, agency_principal(agency)),
                 "group.id": f"{hub_settings.namespace}hub-{agency}",
                 "group.instance.id": f"{agency}-1",
                 "session.timeout.ms": hub_settings.session_timeout_ms,

@@ -3,6 +3,7 @@
 import psycopg
 from sqlalchemy import text
 
+from hub.acl import agency_principal, court_principal
 from hub.clients import idempotent_producer
 from hub.codec import default_codec, event_headers
 from hub.config import SERVICES
@@ -16,14 +17,17 @@ from tests.support import every_sample
 def test_every_event_type_is_produced_and_consumed_through_the_broker(hub_settings):
     codec = default_codec()
     events = [parse_event(r) for r in every_sample()]
-    producer = idempotent_producer(hub_settings)
     topics = {"court": hub_settings.topic(COURT_EVENTS), "feedback": hub_settings.topic(feedback_topic("transport"))}
+    producers = {
+        "court": idempotent_producer(hub_settings, court_principal("J0105")),
+        "feedback": idempotent_producer(hub_settings, agency_principal("transport")),
+    }
     for event in events:
         key = event.debtor.id_number if event.family == "court" else event.debtor_id
-        producer.produce(
+        producers[event.family].produce(
             topics[event.family], key=key.encode(), value=codec.encode_event(event), headers=event_headers(event)
         )
-    assert producer.flush(30) == 0
+    assert all(p.flush(30) == 0 for p in producers.values())
 
     received = {}
     for family, topic in topics.items():

@@ -7,6 +7,7 @@ import sys
 import types
 import uuid
 
+from hub.acl import agency_principal
 from hub.agency.check import InterceptionChecker
 from hub.audit.replay import replay
 from hub.audit.verify import verify
@@ -113,7 +114,7 @@ def test_a_fifth_agency_with_a_measure_of_its_own_joins_without_a_rollout(hub_se
             "entry_ids": ["O"],
         }
     )
-    producer = idempotent_producer(settings)
+    producer = idempotent_producer(settings, agency_principal("customs"))
     producer.produce(
         settings.topic(feedback_topic("customs")),
         key=wrongful.debtor_id.encode(),

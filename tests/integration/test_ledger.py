@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from hub.acl import agency_principal
 from hub.audit.replay import replay
 from hub.audit.verify import verify
 from hub.clients import idempotent_producer
@@ -181,7 +182,7 @@ def test_a_new_agency_topic_is_read_without_code_change_and_impostors_are_dead_l
     included = parse_event(court_sample("Included"))
     publish(settings, [included])
     codec = default_codec()
-    producer = idempotent_producer(settings)
+    producer = idempotent_producer(settings, agency_principal("customs"))
     honest = parse_event(
         feedback_sample(
             "SanctionApplied",

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import uuid
 
+from hub.acl import court_principal
 from hub.clients import idempotent_producer
 from hub.codec import HISTORY_HEADER, default_codec, event_headers
 from hub.config import RetentionRuleSetting
@@ -36,7 +37,7 @@ def court(kind, entry_id, when, **fields):
 def produce_raw(settings, records, *, version=None, historical=True):
     """Straight onto the court topic, as another producer (not `hub court publish`) would."""
     codec = default_codec()
-    producer = idempotent_producer(settings)
+    producer = idempotent_producer(settings, court_principal("J0105"))
     for record in records:
         event = parse_event(record)
         value = codec.encode(event.event_type, record, version=version) if version else codec.encode_event(event)

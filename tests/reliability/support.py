@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from consumers import load_policy
 from hub import devstack
+from hub.acl import AUDITOR
 from hub.agency.service import open_database
 from hub.audit.verify import verify
 from hub.clients import consumer as make_consumer
@@ -204,7 +205,7 @@ class Offsets:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.probe = make_consumer(settings, f"hub-reliability-{uuid.uuid4()}")
+        self.probe = make_consumer(settings, f"{settings.namespace}hub-audit-reliability-{uuid.uuid4()}", AUDITOR)
 
     def ends(self, topic: str) -> dict[int, int]:
         return end_offsets(self.settings, topic, self.probe)

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from hub.acl import court_principal
+from hub.clients import security
 from hub.codec import HEADER_LEN, MAGIC, default_codec
 from hub.config import Settings
 from hub.domain.events import COURT_EVENT_TYPES, CourtEvent, parse_event
@@ -235,7 +237,7 @@ def test_poison_records_among_good_events_all_land_in_the_dead_letter_topic_and_
         s: ServiceProcess(hub_settings, s, tmp_path, HUB_BATCH_SIZE="25", HUB_INSTANCE_ID=f"{s}-1")
         for s in ("bank", "ledger")
     }
-    producer = Producer({"bootstrap.servers": hub_settings.bootstrap(), "partitioner": "murmur2_random"})
+    producer = Producer({**security(hub_settings, court_principal("J0105")), "partitioner": "murmur2_random"})
     positions: dict[tuple[int, int], tuple[bytes | None, bytes | None]] = {}
 
     def delivered(err: KafkaError | None, msg: Message) -> None:

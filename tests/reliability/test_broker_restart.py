@@ -45,9 +45,9 @@ def test_broker_restart_mid_stream_loses_nothing_applies_nothing_twice_and_servi
             assert kafka.stop() and not kafka.answers()
             during.start()
             wait_until(
-                lambda: len(publisher.producer) == len(chunk),
+                lambda: publisher.queued() == len(chunk),
                 120,
-                lambda: f"{len(publisher.producer)} of {len(chunk)} records queued while the broker is down",
+                lambda: f"{publisher.queued()} of {len(chunk)} records queued while the broker is down",
             )
             for service in services.values():
                 service.assert_running()
