@@ -6,6 +6,7 @@ Pure expansion of the file into bindings for one namespace; `hub acl` applies th
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,30 +179,22 @@ def apply(settings: Settings) -> Drift:
             future.result(timeout=30)
         _wait_in_force(client, set(found.missing))
     if found.extra:
-        from confluent_kafka.admin import AclBindingFilter
-
-        filters = []
-        for g in found.extra:
-            b = _binding(g)
-            filters.append(
-                AclBindingFilter(
-                    b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation, b.permission_type
-                )
-            )
-        for future in client.delete_acls(filters).values():
-            future.result(timeout=30)
+        _revoke(client, found.extra)
     return found
 
 
 def remove(settings: Settings) -> None:
     """Take back every grant on this namespace's resources (a test namespace, when it is torn down)."""
-    from confluent_kafka.admin import AclBindingFilter
-
     from hub.clients import admin
 
-    client = admin(settings, ADMIN)
+    _revoke(admin(settings, ADMIN), grants(settings))
+
+
+def _revoke(client, grants_: Iterable[Grant]) -> None:
+    from confluent_kafka.admin import AclBindingFilter
+
     filters = []
-    for g in grants(settings):
+    for g in grants_:
         b = _binding(g)
         filters.append(
             AclBindingFilter(
