@@ -285,12 +285,11 @@ EVENT_TYPES: dict[str, type[Event]] = {**COURT_EVENT_TYPES, **FEEDBACK_EVENT_TYP
 def act_times(event: CourtEvent) -> list[tuple[str, dt.datetime]]:
     """Every time a court event states, by field name: none of them may lie after its publication."""
     times = [("occurred_at", event.occurred_at)]
+    fields = type(event).model_fields  # getattr of a missing field takes pydantic's slow path: every record pays
     for name in ("served_at", "received_at", "performed_at"):
-        value = getattr(event, name, None)
-        if value is not None:
+        if name in fields and (value := getattr(event, name)) is not None:
             times.append((name, value))
-    notice = getattr(event, "employer_notified", None)
-    if notice is not None:
+    if "employer_notified" in fields and (notice := event.employer_notified) is not None:  # type: ignore[attr-defined]
         times.append(("employer_notified.notified_at", notice.notified_at))
     return times
 
