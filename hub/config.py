@@ -100,6 +100,18 @@ class Settings(BaseSettings):
         description="PostgreSQL server URL; the database name is replaced by each service's own "
         "(or put {service} where it goes). Unset: the local stack.",
     )
+    database_username: str | None = Field(
+        default=None,
+        description="PostgreSQL role to connect as; unset: the one for what the command is (bank, bank_checker, "
+        "ledger, auditor, ...).",
+    )
+    database_password_file: Path | None = Field(
+        default=None, description="File holding the database password; unset: the local stack's secrets."
+    )
+    database_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate (PEM) the database server's certificate must chain to; unset: the local CA.",
+    )
     state_dir: Path = Field(default=PROJECT_ROOT / ".hub", description="Local stack state (git-ignored).")
     schema_dir: Path = Field(default=PROJECT_ROOT / "schemas", description="The Avro schema catalogue.")
     namespace: str = Field(
@@ -277,24 +289,55 @@ class Settings(BaseSettings):
 
         return ca_file(self.state_dir)
 
-    def service_database_url(self, service: str) -> str:
-        """Each service owns one database: agencies never share storage with each other or the ledger."""
-        return self.database_url_for(f"{self.namespace}{service}")
+    def service_database_url(self, service: str, role: str | None = None) -> str:
+        """Each service owns one database: agencies never share storage with each other or the ledger.
+        `role` is the login role to connect as: the service's own (its owner) unless said otherwise."""
+        return self.database_url_for(f"{self.namespace}{service}", role or service)
 
     def admin_database_url(self) -> str:
-        """The maintenance database, from which service databases are created."""
-        return self.database_url_for("postgres")
-
-    def database_url_for(self, database: str) -> str:
+        """An administrator on the maintenance database, from which roles and databases are made: the local
+        stack's superuser, or on another server HUB_DATABASE_USERNAME (default postgres) with its password."""
         if self.database_url:
-            if "{service}" in self.database_url:
-                return self.database_url.replace("{service}", database)
-            url = make_url(self.database_url)
+            return self.database_url_for("postgres", "postgres")
+        stack = self.local_stack()
+        return self.database_url_for("postgres", stack["pg_user"], password=stack["pg_password"])
+
+    def database_url_for(self, database: str, role: str, password: str | None = None) -> str:
+        """A SQLAlchemy URL for `database` as `role` (HUB_DATABASE_USERNAME instead when set), over TLS that
+        verifies the server (sslmode=verify-full unless the URL says otherwise; the CA of
+        HUB_DATABASE_CA_FILE, or the local CA)."""
+        if self.database_url:
+            url = make_url(self.database_url.replace("{service}", database))
             if url.drivername == "postgresql":
                 url = url.set(drivername="postgresql+psycopg")
-            return url.set(database=database).render_as_string(hide_password=False)
-        stack = self.local_stack()
-        return f"postgresql+psycopg://{stack['pg_user']}:{stack['pg_password']}@127.0.0.1:{stack['pg_port']}/{database}"
+            if "{service}" not in self.database_url:
+                url = url.set(database=database)
+        else:
+            stack = self.local_stack()
+            url = make_url(f"postgresql+psycopg://127.0.0.1:{stack['pg_port']}/{database}")
+        user = self.database_username or url.username or role
+        if password is None:
+            password = self.database_password(user) if self.database_password_file or not url.password else url.password
+        query = dict(url.query)
+        query.setdefault("sslmode", "verify-full")
+        ca = self.database_ca_file or (None if self.database_url else _local_ca(self.state_dir))
+        if ca is not None:
+            query.setdefault("sslrootcert", str(ca))
+        return url.set(username=user, password=password, query=query).render_as_string(hide_password=False)
+
+    def database_password(self, role: str) -> str:
+        if self.database_password_file is not None:
+            try:
+                return self.database_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"HUB_DATABASE_PASSWORD_FILE {self.database_password_file}: {exc.strerror}") from None
+        if self.database_url:
+            raise ConfigError(
+                f"HUB_DATABASE_URL is set but neither it nor HUB_DATABASE_PASSWORD_FILE gives the password of {role}"
+            )
+        from hub.devstack.secrets import postgres_password
+
+        return postgres_password(self.state_dir, role)
 
     def local_stack(self) -> dict:
         path = self.state_dir / "stack.json"
@@ -325,6 +368,12 @@ class Settings(BaseSettings):
             env["HUB_DATABASE_URL"] = self.database_url
         env.update(extra)
         return env
+
+
+def _local_ca(state_dir: Path) -> Path:
+    from hub.devstack.secrets import ca_file
+
+    return ca_file(state_dir)
 
 
 @lru_cache(maxsize=1)

@@ -1,34 +1,115 @@
-"""SQL adapter basics: one engine per service database, created on first use."""
+"""SQL adapter basics: one database per service, owned by the service's own role; who else may do what in it.
+
+Roles (global to the server; one database per service and namespace):
+- `<service>` (bank, tax, land, transport, ledger): owns its database and runs its migrations;
+- `<agency>_checker`: an agency's interception checkers (hub.agency.check), read and insert only;
+- `auditor`: reads every service's database;
+- the server's administrator makes the roles and databases and nothing runs as it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from hub.config import Settings
+
+AUDITOR = "auditor"  # reads every service's database, writes none (hub audit verify, hub ledger report)
+_PROVISION_LOCK = 0x6875_6232
+
+
+def checker_role(agency: str) -> str:
+    """The role of an agency's interception checkers: reads restrictions, records interceptions, nothing else."""
+    return f"{agency}_checker"
+
+
+def roles_of(service: str) -> tuple[str, ...]:
+    """The login roles a service's database serves: its owner first."""
+    return (service,) if service == "ledger" else (service, checker_role(service))
+
+
+def grants(service: str) -> list[str]:
+    """What roles other than the owner may do in a service's database, given after every migration: the
+    checker reads what a check needs and inserts interceptions (no outbox, no offsets, no DDL), the auditor
+    reads everything. Identity columns need no grant on their sequences."""
+    statements = [f"grant select on all tables in schema public to {AUDITOR}"]
+    if service != "ledger":
+        checker = checker_role(service)
+        statements += [
+            f"grant select on entries, restrictions to {checker}",
+            f"grant insert on interceptions to {checker}",
+        ]
+    return statements
+
+
+class NotMigrated(RuntimeError):
+    """A service's tables do not exist yet, and whoever asks may not make them."""
+
+
+@contextlib.contextmanager
+def migrated(service: str, why: str) -> Iterator[None]:
+    """Turn "database/relation does not exist" on a reader's connection into what to do about it."""
+    start = "hub ledger run" if service == "ledger" else f"hub agency run {service}"
+    todo = f"start its service ({start}) or run `hub db migrate {service}` as its owner; {why}"
+    try:
+        yield
+    except ProgrammingError as exc:
+        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
+            raise NotMigrated(f"the {service} database has no tables yet: {todo}") from None
+        raise
+    except OperationalError as exc:
+        if "does not exist" in str(exc.orig):
+            raise NotMigrated(f"the {service} database does not exist yet: {todo}") from None
+        raise
 
 
 def _libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def ensure_database(settings: Settings, service: str) -> str:
-    """Create the service's database if it does not exist; returns its SQLAlchemy URL."""
-    url = settings.service_database_url(service)
-    name = make_url(url).database
+def provision(settings: Settings, services: Iterable[str]) -> list[str]:
+    """On the local stack, as its superuser: each service's login roles (SCRAM passwords from the stack's
+    secrets) and its database, owned by its own role and closed to every other role but its checker and the
+    auditor. Idempotent; returns the databases it made. Another server is provisioned by its administrator
+    (infra/postgres/init-roles.sh does it for docker-compose.yml)."""
+    from hub.devstack.secrets import ensure_postgres_users
+
+    services = list(dict.fromkeys(services))
+    roles = [AUDITOR, *(role for service in services for role in roles_of(service))]
+    passwords = ensure_postgres_users(settings.state_dir, roles)
+    made = []
     with psycopg.connect(_libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-        if not exists:
-            # Two instances starting together race here; the loser sees one of these and carries on.
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return url
+        conn.execute("select pg_advisory_lock(%s)", (_PROVISION_LOCK,))  # services starting together
+        conn.execute("revoke all on database postgres from public")
+        for role in roles:
+            verifier = conn.pgconn.encrypt_password(passwords[role].encode(), role.encode(), b"scram-sha-256")
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+            verb = "alter" if exists else "create"
+            conn.execute(
+                sql.SQL(verb + " role {} login inherit nosuperuser nocreatedb nocreaterole password {}").format(
+                    sql.Identifier(role), sql.Literal(verifier.decode())
+                )
+            )
+        for service in services:
+            name = make_url(settings.service_database_url(service)).database
+            owner, *others = roles_of(service)
+            if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+                conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(name), sql.Identifier(owner)))
+                made.append(name)
+            conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("grant connect on database {} to {}").format(
+                    sql.Identifier(name), sql.SQL(", ").join(sql.Identifier(r) for r in (*others, AUDITOR))
+                )
+            )
+    return made
 
 
 def drop_database(settings: Settings, service: str) -> None:
@@ -37,9 +118,25 @@ def drop_database(settings: Settings, service: str) -> None:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
-def engine_for(settings: Settings, service: str, **kwargs) -> Engine:
-    url = ensure_database(settings, service)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+def engine_for(settings: Settings, service: str, role: str | None = None, **kwargs) -> Engine:
+    """An engine on a service's database as `role` (its owner by default); nothing is created or migrated."""
+    return create_engine(settings.service_database_url(service, role), pool_pre_ping=True, **kwargs)
+
+
+def open_owned(settings: Settings, service: str, *chains: str) -> Engine:
+    """The service's database as its owner, migrated to the head of `chains` and its grants given: what a
+    service does when it starts (and `hub db migrate`). On the local stack the database and roles are made
+    first if need be."""
+    from hub.migrations import upgrade
+
+    if not settings.database_url:
+        provision(settings, [service])
+    db = engine_for(settings, service)
+    upgrade(db.url.render_as_string(hide_password=False), *chains)
+    with db.begin() as conn:
+        for statement in grants(service):
+            conn.exec_driver_sql(statement)
+    return db
 
 
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -6,8 +6,12 @@ changed (a lift reaches it within `refresh` seconds; retentions end on time beca
 carries its end). Blocks are written in the background every `flush` seconds to the agency's
 `interceptions` table (`close()` writes what is left), and the agency's service turns them into
 InterceptionRecorded feedback within a second: encoding them here would cost the ticket office more than
-the check itself. The one-off CLI check uses `cached=False`: it reads the database directly, records the
-block and makes it feedback in one transaction.
+the check itself. The one-off CLI check uses `cached=False`: it reads the database directly and records the
+block in the same transaction.
+
+A checker connects as the agency's checker role (hub.db.checker_role): it reads restrictions and inserts
+interceptions, and can do nothing else; it never migrates and never touches Kafka, so a ticket office's host
+holds no credential that could publish or alter a sanction.
 """
 
 from __future__ import annotations
@@ -23,11 +27,9 @@ from sqlalchemy import Engine, text
 
 from consumers import load_policy
 from hub.agency import store
-from hub.agency.service import AgencyHandler, open_database
-from hub.codec import Codec
 from hub.config import Settings
+from hub.db import checker_role, engine_for, migrated
 from hub.domain.ids import IdNumberError, validate_any_id
-from hub.engine import outbox
 from hub.log import get_logger
 
 
@@ -66,7 +68,6 @@ class InterceptionChecker:
         settings: Settings,
         agency: str,
         db: Engine | None = None,
-        codec: Codec | None = None,
         *,
         cached: bool = True,
         refresh: float = 1.0,
@@ -74,8 +75,7 @@ class InterceptionChecker:
     ):
         self.settings = settings
         self.policy = load_policy(agency, settings)
-        self.db = db or open_database(settings, agency)
-        self.handler = AgencyHandler(settings, self.policy, codec)
+        self.db = db or engine_for(settings, agency, role=checker_role(self.policy.name))
         self.bits = {m: 1 << i for i, m in enumerate(self.policy.measures)}
         self.cached = cached
         self.log = get_logger("hub.check").bind(service=self.policy.name)
@@ -86,7 +86,8 @@ class InterceptionChecker:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         if cached:
-            self._load()
+            with migrated(self.policy.name, "a checker never migrates"):
+                self._load()
             self._thread = threading.Thread(target=self._background, args=(refresh, flush), daemon=True)
             self._thread.start()
 
@@ -100,7 +101,8 @@ class InterceptionChecker:
                 f"{measure!r} is not a measure of {self.policy.name}; measures: {', '.join(self.policy.measures)}"
             )
         if not self.cached:
-            return self._check_in_database(subject, measure, channel)
+            with migrated(self.policy.name, "a checker never migrates"):
+                return self._check_in_database(subject, measure, channel)
         now = time.time()
         held = self._index.get(subject, ())
         entries = sorted(e for mask, e, until in held if mask & bit and (until is None or until > now))
@@ -123,7 +125,6 @@ class InterceptionChecker:
             interception_id = str(uuid.uuid4())
             at = dt.datetime.fromtimestamp(now, dt.UTC)
             store.record_interceptions(conn, [(interception_id, at, subject, measure, channel, entries)])
-            outbox.add(conn, self.handler.forward_interceptions(conn))
         return CheckResult("BLOCKED", subject, measure, entries, interception_id)
 
     # -- recording blocks --------------------------------------------------------------------------
@@ -218,16 +219,3 @@ class InterceptionChecker:
 
     def __exit__(self, *_exc) -> None:
         self.close()
-
-    def deliver_pending(self, timeout: float = 30.0) -> bool:
-        """Make recorded interceptions feedback and publish them now, without waiting for the service."""
-        from hub.clients import idempotent_producer
-        from hub.engine import OutboxRelay
-
-        self.flush()
-        with self.db.begin() as conn:
-            outbox.add(conn, self.handler.forward_interceptions(conn))
-        producer = idempotent_producer(
-            self.settings, self.handler.principal, **{"message.timeout.ms": int(timeout * 1000)}
-        )
-        return OutboxRelay(self.db, producer, self.policy.name).drain(timeout)

@@ -10,20 +10,17 @@ from hub.acl import agency_principal
 from hub.agency import store
 from hub.codec import CONTENT_TYPE, Codec, default_codec
 from hub.config import Settings
-from hub.db import engine_for
+from hub.db import open_owned
 from hub.domain.events import FeedbackEvent, InterceptionRecorded
 from hub.domain.sanctions import AgencyPolicy, decide, expire
 from hub.engine import Delivered, OutboxMessage
 from hub.log import get_logger
-from hub.migrations import upgrade
 from hub.topics import COURT_EVENTS, feedback_topic
 
 
 def open_database(settings: Settings, agency: str) -> Engine:
-    """The agency's own database, created and migrated if need be."""
-    db = engine_for(settings, agency)
-    upgrade(db.url.render_as_string(hide_password=False), "engine", "agency")
-    return db
+    """The agency's own database as its owner, migrated if need be."""
+    return open_owned(settings, agency, "engine", "agency")
 
 
 class AgencyHandler:

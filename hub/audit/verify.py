@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.agency import store as agency_store
 from hub.config import Settings
-from hub.db import engine_for
+from hub.db import AUDITOR, engine_for
 from hub.domain.events import event_to_record, parse_event
 from hub.domain.history import Recorded, agency_sanctions, canonical_json, entry_states
 from hub.ledger import service as ledger
@@ -55,7 +55,7 @@ def verify(settings: Settings, progress=None, history: TopicHistory | None = Non
 
 
 def _check_ledger(settings: Settings, history: TopicHistory, now: dt.datetime, result: Verification) -> None:
-    db = ledger.open_database(settings)
+    db = ledger.read_database(settings)
     court: list[Recorded] = []
     feedback: list[Recorded] = []
     stored: dict[str, list[str]] = {}  # event id -> the contents stored under it, in chain order
@@ -141,7 +141,7 @@ def _check_agency(
     settings: Settings, agency: str, history: TopicHistory, now: dt.datetime, result: Verification
 ) -> None:
     try:
-        db = engine_for(settings, agency)
+        db = engine_for(settings, agency, role=AUDITOR)
         with db.connect() as conn:
             conn.execute(text("select 1 from restrictions limit 1"))
             in_database = agency_store.restrictions(conn, now)

@@ -6,10 +6,11 @@ import sys
 
 import typer
 
-from hub.cli import acl, agency, audit, court, demo, dev, ledger, topics
+from hub.cli import acl, agency, audit, court, db, demo, dev, ledger, topics
 from hub.cli.common import error
 from hub.codec import CodecError, SchemaCatalogueError
 from hub.config import ConfigError
+from hub.db import NotMigrated
 from hub.devstack.state import StackError
 from hub.topics import TopicError
 
@@ -25,11 +26,12 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(acl.app, name="acl")
 app.add_typer(court.app, name="court")
 app.add_typer(agency.app, name="agency")
+app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 
-_CLEAR_ERRORS = (ConfigError, StackError, TopicError, CodecError, SchemaCatalogueError)
+_CLEAR_ERRORS = (ConfigError, StackError, TopicError, CodecError, SchemaCatalogueError, NotMigrated)
 
 
 def main() -> None:

@@ -54,8 +54,10 @@ def check(
     except (CheckError, PolicyError) as exc:
         error(exc)
         raise typer.Exit(2) from None
-    if result.decision == "BLOCKED" and not checker.deliver_pending(timeout=15.0):
-        err_console.print("note: interception recorded; its feedback stays in the outbox until the service relays it")
+    if result.decision == "BLOCKED":
+        err_console.print(
+            f"note: interception {result.interception_id} recorded; the {name} service sends it as feedback"
+        )
     if output == "json":
         emit(json.dumps(result.as_dict(), ensure_ascii=False))
     elif result.decision == "BLOCKED":

@@ -162,7 +162,6 @@ def _checks(cfg, events: list[dict]) -> None:
         console.print(
             f"  {label}: [{colour}]{result.decision}[/] {measure} for {subject}{escape(entries)}", markup=True
         )
-    for checker in (transport, bank):
-        checker.deliver_pending()
+    _run_services([["agency", "run", "transport"], ["agency", "run", "bank"]])  # blocks recorded become feedback
     counts = Counter(kinds.values())
     console.print(f"  ({counts['PERSON']} persons and {counts['ORG']} organisations simulated)")

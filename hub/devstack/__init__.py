@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.acl import principals as hub_principals
-from hub.config import SERVICES, Settings
-from hub.db import ensure_database
+from hub.config import Settings
+from hub.db import provision
 from hub.devstack.kafka import LocalKafka, ensure_scram_users
 from hub.devstack.postgres import LocalPostgres
 from hub.devstack.secrets import ca_file
@@ -69,8 +69,10 @@ def up(settings: Settings, say=print) -> dict[str, bool]:
             line = kafka.version_line()
             if line:
                 say(f"kafka broker log: {line}")
-    for service in SERVICES:
-        ensure_database(settings, service)
+    if postgres is not None:
+        made = provision(settings, [*settings.agencies, "ledger"])
+        if made:
+            say(f"postgres: made {', '.join(made)}, each owned by its service's own role")
     return started
 
 
@@ -98,31 +100,39 @@ def status(settings: Settings) -> list[ComponentStatus]:
         security = kafka.security() if answers else None
         detail = problem or ", ".join(part for part in (version, security) if part)
         out.append(ComponentStatus("kafka", kafka.bootstrap, True, answers, detail))
-    if postgres is None:
-        answers = _database_answers(settings)
-        out.append(ComponentStatus("postgres", _hide(settings.admin_database_url()), False, answers))
-    else:
-        out.append(ComponentStatus("postgres", f"127.0.0.1:{postgres.port}", True, postgres.answers()))
-    for service in SERVICES:
+    databases = []
+    for service in [*settings.agencies, "ledger"]:
         url = settings.service_database_url(service)
-        out.append(ComponentStatus(f"db {service}", _hide(url), postgres is not None, _database_answers(settings, url)))
-    return out
+        answers, detail = _database_answers(url)
+        databases.append(ComponentStatus(f"db {service}", _hide(url), postgres is not None, answers, detail))
+    if postgres is None:
+        reached = any(d.answers for d in databases)
+        out.append(ComponentStatus("postgres", _hide(settings.database_url or ""), False, reached))
+    else:
+        tls = postgres.tls()
+        detail = f"TLS on ({tls}), SCRAM-SHA-256, hostssl only" if tls else "TLS OFF"
+        out.append(ComponentStatus("postgres", f"127.0.0.1:{postgres.port}", True, tls is not None, detail))
+    return out + databases
 
 
 def _hide(url: str) -> str:
+    """The URL without its password and query (the CA's path says nothing useful)."""
     from sqlalchemy.engine import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    if not url:
+        return ""
+    return make_url(url).set(query={}).render_as_string(hide_password=True)
 
 
-def _database_answers(settings: Settings, url: str | None = None) -> bool:
+def _database_answers(url: str) -> tuple[bool, str]:
+    """Whether the service's role reaches its database, and over what."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    target = make_url(url or settings.admin_database_url()).set(drivername="postgresql")
+    target = make_url(url).set(drivername="postgresql")
     try:
         with psycopg.connect(target.render_as_string(hide_password=False), connect_timeout=2) as conn:
-            conn.execute("select 1")
-        return True
-    except psycopg.Error:
-        return False
+            row = conn.execute("select ssl, version from pg_stat_ssl where pid = pg_backend_pid()").fetchone()
+    except psycopg.Error as exc:
+        return False, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return True, f"as {target.username}, TLS {row[1]}" if row and row[0] else f"as {target.username}, TLS OFF"

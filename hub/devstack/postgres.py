@@ -1,4 +1,9 @@
-"""A private PostgreSQL 15 cluster for the checkout, run as an unprivileged user when we are root."""
+"""A private PostgreSQL 15 cluster for the checkout, run as an unprivileged user when we are root.
+
+It speaks TLS only (a certificate from the local CA, hub.devstack.secrets) and SCRAM-SHA-256 only: its
+pg_hba.conf has one `hostssl` line and nothing else, so a plaintext or password-less connection finds no
+entry and is refused. The superuser (`pg_user` of stack.json) is the stack's administrator: it makes the
+services' roles and databases (hub.db.provision) and nothing runs as it."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from hub.devstack.secrets import ca_file, postgres_certificate
 from hub.devstack.state import StackError, port_in_use, tail
 
 SERVER_USER = "postgres"
@@ -124,6 +130,44 @@ class LocalPostgres:
                 "shared_buffers = 256MB\n"
             )
 
+    def _secure(self) -> None:
+        """TLS with the local CA's certificate and SCRAM over TLS only, written before every start (so a
+        renewed certificate is picked up, and a cluster made before TLS is brought under it)."""
+        cert, key = postgres_certificate(self.state_dir)
+        for source, target in ((cert, "server.crt"), (key, "server.key")):
+            self._write_server_file(target, source.read_bytes())
+        self._write_server_file(
+            "hub-security.conf",
+            b"# written by hub dev up at every start\n"
+            b"ssl = on\n"
+            b"ssl_cert_file = 'server.crt'\n"
+            b"ssl_key_file = 'server.key'\n"
+            b"ssl_min_protocol_version = 'TLSv1.2'\n"
+            b"password_encryption = 'scram-sha-256'\n",
+        )
+        self._write_server_file(
+            "pg_hba.conf",
+            b"# written by hub dev up: TLS and SCRAM-SHA-256 from loopback, nothing else\n"
+            b"hostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        conf = self.data / "postgresql.conf"
+        if "include_if_exists = 'hub-security.conf'" not in conf.read_text():
+            with open(conf, "a") as out:
+                out.write("\ninclude_if_exists = 'hub-security.conf'\n")
+
+    def _write_server_file(self, name: str, data: bytes) -> None:
+        path = self.data / name
+        if path.exists() and path.read_bytes() == data:
+            return
+        tmp = path.with_name(name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        if self.as_root:
+            self._chown(tmp)
+        tmp.replace(path)
+
     def running(self) -> bool:
         if not (self.data / "PG_VERSION").exists():
             return False
@@ -133,6 +177,7 @@ class LocalPostgres:
     def start(self, timeout: float = 60.0) -> bool:
         bindir = find_bindir()
         self._initdb(bindir)
+        self._secure()
         if self.running():
             self.wait_ready(timeout)
             return False
@@ -162,7 +207,22 @@ class LocalPostgres:
         return True
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+        """The superuser's libpq URL, verifying the server's certificate."""
+        return (
+            f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+            f"?sslmode=verify-full&sslrootcert={ca_file(self.state_dir)}"
+        )
+
+    def tls(self) -> str | None:
+        """What the server's TLS is, as a client sees it ("TLSv1.3, TLS_AES_256_GCM_SHA384"), None when off."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url(), connect_timeout=2) as conn:
+                row = conn.execute("select version, cipher from pg_stat_ssl where pid = pg_backend_pid()").fetchone()
+        except psycopg.Error:
+            return None
+        return f"{row[0]}, {row[1]}" if row and row[0] else None
 
     def wait_ready(self, timeout: float) -> None:
         import psycopg

@@ -7,6 +7,9 @@
 - `kafka-users.json`: {principal: password} for SASL/SCRAM-SHA-512, mode 0600. `hub dev up` formats the broker
   with these, and later principals (a new agency or court) are added at run time
   (hub.devstack.kafka.ensure_scram_users).
+- `postgres.pem`, `postgres-key.pem`: the database server's certificate and key (copied into its data folder,
+  which its server user owns).
+- `postgres-users.json`: {role: password} of the database's login roles (hub.db.provision makes the roles).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from hub.devstack.tls import LocalCA
 BROKER_CERT = "kafka"
 BROKER_COMMON_NAME = "admin"  # the principal the controller listener maps the broker's certificate to
 USERS_FILE = "kafka-users.json"
+POSTGRES_USERS_FILE = "postgres-users.json"
+POSTGRES_CERT = "postgres"
 _PRINCIPAL = re.compile(r"[A-Za-z0-9._-]{1,128}")  # safe in `--add-scram [name=...]` and in a JAAS line
 
 
@@ -59,22 +64,48 @@ def broker_keystore(state_dir: Path) -> Path:
     return ca.keystore(issued, secrets_dir(state_dir) / f"{BROKER_CERT}-keystore.pem")
 
 
-def users_file(state_dir: Path) -> Path:
-    return secrets_dir(state_dir) / USERS_FILE
+def postgres_certificate(state_dir: Path) -> tuple[Path, Path]:
+    """The database server's certificate and key (PEM), made or renewed as needed."""
+    issued = local_ca(state_dir).issue(POSTGRES_CERT, "postgres", hosts=("127.0.0.1", "localhost"))
+    return issued.cert, issued.key
+
+
+def users_file(state_dir: Path, name: str = USERS_FILE) -> Path:
+    return secrets_dir(state_dir) / name
 
 
 def kafka_users(state_dir: Path) -> dict[str, str]:
     """Every {principal: password} known so far; {} when the file does not exist yet."""
-    path = users_file(state_dir)
+    return _passwords(state_dir, USERS_FILE)
+
+
+def _passwords(state_dir: Path, name: str) -> dict[str, str]:
+    path = users_file(state_dir, name)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise StackError(f"{path}: cannot read the Kafka passwords: {exc}") from None
+        raise StackError(f"{path}: cannot read the passwords: {exc}") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise StackError(f"{path}: expected a JSON object of principal to password")
+        raise StackError(f"{path}: expected a JSON object of name to password")
     return data
+
+
+def postgres_password(state_dir: Path, role: str) -> str:
+    """The password of a login role of the local database."""
+    password = _passwords(state_dir, POSTGRES_USERS_FILE).get(role)
+    if password is None:
+        raise StackError(
+            f"no database password for role {role!r} in {users_file(state_dir, POSTGRES_USERS_FILE)}: "
+            "`hub dev up` makes one for every service's roles"
+        )
+    return password
+
+
+def ensure_postgres_users(state_dir: Path, roles: Iterable[str]) -> dict[str, str]:
+    """Give each database role without a password a new one (existing ones are kept); returns the whole map."""
+    return _ensure_users(state_dir, roles, POSTGRES_USERS_FILE, "database role")
 
 
 def kafka_password(state_dir: Path, principal: str) -> str:
@@ -95,24 +126,28 @@ def kafka_password(state_dir: Path, principal: str) -> str:
 
 def ensure_kafka_users(state_dir: Path, principals: Iterable[str]) -> dict[str, str]:
     """Give each principal without a password a new one (existing ones are kept); returns the whole map."""
-    wanted = list(principals)
-    for principal in wanted:
-        if not _PRINCIPAL.fullmatch(principal):
-            raise StackError(f"{principal!r} cannot be a Kafka principal of the local stack (letters, digits, . _ -)")
-    with _users_lock(state_dir):
-        users = kafka_users(state_dir)
+    return _ensure_users(state_dir, principals, USERS_FILE, "Kafka principal")
+
+
+def _ensure_users(state_dir: Path, names: Iterable[str], file: str, what: str) -> dict[str, str]:
+    wanted = list(names)
+    for name in wanted:
+        if not _PRINCIPAL.fullmatch(name):
+            raise StackError(f"{name!r} cannot be a {what} of the local stack (letters, digits, . _ -)")
+    with _users_lock(state_dir, file):
+        users = _passwords(state_dir, file)
         missing = [p for p in dict.fromkeys(wanted) if p not in users]
         if missing:
             # URL-safe characters only: the broker's format-time `--add-scram` syntax cannot take commas.
             users.update({p: _random.token_urlsafe(24) for p in missing})
-            _write_private(users_file(state_dir), json.dumps(dict(sorted(users.items())), indent=2) + "\n")
+            _write_private(users_file(state_dir, file), json.dumps(dict(sorted(users.items())), indent=2) + "\n")
         return users
 
 
 @contextlib.contextmanager
-def _users_lock(state_dir: Path) -> Iterator[None]:
+def _users_lock(state_dir: Path, file: str) -> Iterator[None]:
     """`hub dev up` and `hub acl apply` may run at once: one of them makes a missing password, the other reads it."""
-    lock = ensure_secrets_dir(state_dir) / f"{USERS_FILE}.lock"
+    lock = ensure_secrets_dir(state_dir) / f"{file}.lock"
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -13,13 +13,12 @@ from sqlalchemy import Connection, Engine, text
 from hub.acl import LEDGER
 from hub.codec import CONTENT_TYPE, Codec, default_codec
 from hub.config import Settings
-from hub.db import copy_rows, engine_for
+from hub.db import AUDITOR, copy_rows, engine_for, open_owned
 from hub.domain.events import event_to_record, parse_event
 from hub.domain.history import Recorded, canonical_json
 from hub.engine import Delivered, OutboxMessage
 from hub.ledger.chain import GENESIS, LedgerRow, link
 from hub.log import get_logger
-from hub.migrations import upgrade
 from hub.topics import CHECKPOINTS, COURT_EVENTS, FEEDBACK_PATTERN, feedback_topic
 
 CHECKPOINT_NAMESPACE = uuid.UUID("0d7e1c52-8a43-4f0e-b7a9-3c6e2f1d9b80")
@@ -30,9 +29,13 @@ _COLUMNS = (
 
 
 def open_database(settings: Settings) -> Engine:
-    db = engine_for(settings, "ledger")
-    upgrade(db.url.render_as_string(hide_password=False), "engine", "ledger")
-    return db
+    """The ledger's database as its owner, migrated if need be."""
+    return open_owned(settings, "ledger", "engine", "ledger")
+
+
+def read_database(settings: Settings) -> Engine:
+    """The ledger's database as the auditor: reading only, never migrating."""
+    return engine_for(settings, "ledger", role=AUDITOR)
 
 
 def feedback_subscription(settings: Settings) -> str:

@@ -164,6 +164,9 @@ def test_check_rejects_invalid_ids_and_unknown_measures_clearly(hub_settings):
     markup = run_hub(hub_settings, "agency", "check", "bank", "--subject", "[/][b]:x:", "--measure", "LOAN_RESTRICTED")
     assert markup.returncode == 2 and "'[/][b]:x:' is" in markup.stderr, "input is quoted back as typed"
     text = run_hub(hub_settings, "agency", "check", "bank", "--subject", PERSON_ID, "--measure", "LOAN_RESTRICTED")
+    assert text.returncode == 2 and "hub db migrate bank" in text.stderr, "a checker never makes the tables"
+    assert run_hub(hub_settings, "db", "migrate", "bank").returncode == 0
+    text = run_hub(hub_settings, "agency", "check", "bank", "--subject", PERSON_ID, "--measure", "LOAN_RESTRICTED")
     assert text.returncode == 0 and text.stdout.startswith("ALLOWED")
 
 
@@ -238,7 +241,7 @@ def test_embedded_checker_answers_from_memory_follows_lifts_and_records_blocks(h
         assert run_agency_once(hub_settings, "transport") == 0
         checker.refresh()
         assert checker.check(PERSON_ID, "AIR_TRAVEL_RESTRICTED").decision == "ALLOWED", "a lift reaches the index"
-        assert checker.deliver_pending()
+    assert run_agency_once(hub_settings, "transport") == 0, "the service makes the recorded block feedback"
     recorded = [f for f in feedback_records(hub_settings, "transport") if f.type == "InterceptionRecorded"]
     assert [(r.event_id, r.subject_id, r.entry_ids, r.channel, r.debtor_id) for r in recorded] == [
         (first.interception_id, PERSON_ID, ["M"], "gate-7", PERSON_ID)

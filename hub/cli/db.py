@@ -1,0 +1,33 @@
+"""`hub db migrate`: bring services' databases to the current schema, as their owners."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hub.agency import service as agency_service
+from hub.cli.common import console, error, settings
+from hub.ledger import service as ledger_service
+
+app = typer.Typer(help="Migrate the services' databases (each as its own role).", no_args_is_help=True)
+
+
+@app.command()
+def migrate(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Services to migrate (default: every agency and the ledger).")
+    ] = None,
+) -> None:
+    """Run each service's migrations as its owner role and give its checker and the auditor their grants;
+    services do this themselves when they start. Never run by a checker."""
+    cfg = settings()
+    wanted = services or [*cfg.agencies, "ledger"]
+    unknown = [s for s in wanted if s != "ledger" and s not in cfg.agencies]
+    if unknown:
+        error(f"not a service: {', '.join(unknown)}; services: {', '.join([*cfg.agencies, 'ledger'])}")
+        raise typer.Exit(2)
+    for service in wanted:
+        db = ledger_service.open_database(cfg) if service == "ledger" else agency_service.open_database(cfg, service)
+        db.dispose()
+        console.print(f"{service}: migrated (database {cfg.namespace}{service}, as role {service})")
