@@ -1,13 +1,16 @@
-"""`hub dev up|down|status`: the checkout's local Kafka and PostgreSQL."""
+"""`hub dev up|down|status`: the checkout's local Kafka and PostgreSQL; `hub dev compose-secrets` for
+docker-compose.yml."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from hub import devstack
 from hub.cli.common import console, escape, settings
+from hub.devstack.compose import DEFAULT_FOLDER, make_for
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL cluster.", no_args_is_help=True)
 
@@ -45,3 +48,20 @@ def status(
             line = f"{c.name:<13} {state}  {escape(c.address)} ({where}) {escape(c.detail)}"
             console.print(line.rstrip(), markup=True)
     raise typer.Exit(0 if healthy else 1)
+
+
+@app.command("compose-secrets")
+def compose_secrets(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="Where docker-compose.yml reads them: keep the default unless you edit its `secrets:`."),
+    ] = DEFAULT_FOLDER,
+) -> None:
+    """Make the CA, the servers' certificates and every principal's and role's password for `docker compose up`.
+
+    Idempotent: existing files are kept, missing ones added (folder 0700, files 0600). Nothing is printed but
+    the file names."""
+    outcome = make_for(settings(), folder)
+    _say(f"{folder}: made {len(outcome.made)} files, kept {len(outcome.kept)}")
+    for name in outcome.made:
+        _say(f"  made {name}")
