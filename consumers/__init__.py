@@ -1,4 +1,4 @@
-"""The partner agencies: one module each, declaring its sanction policy (DESIGN §6).
+"""The partner agencies: one module each, declaring its sanction policy (docs/design.md §6).
 
 Storage, consumption and feedback are generic (hub/agency, hub/engine); an agency is its policy plus
 any retention rules configured for it (HUB_RETENTION_RULES).

@@ -1,4 +1,4 @@
-"""Topic names and their administration (DESIGN §4). Kafka is the source of truth: nothing expires."""
+"""Topic names and their administration (docs/design.md §4). Kafka is the source of truth: nothing expires."""
 
 from __future__ import annotations
 

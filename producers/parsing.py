@@ -6,6 +6,9 @@ line, the field and the reason, in the form `FILE:LINE: field: reason`.
 A line that repeats an earlier line's event exactly (same event id, equal validated event: formatting,
 whitespace and key order do not matter) is skipped, not refused: a case system that exports one act twice
 publishes it once. The same event id with other content is refused, naming both lines.
+
+The same module writes both formats (`write_events_file`, for `hub court simulate --out`), from the one
+list of CSV columns below, so that whatever the hub writes, `hub court publish` reads back.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hub.domain.events import CourtEvent, EventValidationError, dated_in_future, parse_event
 
@@ -34,6 +37,28 @@ CSV_COLUMNS = (
 )  # fmt: skip
 _CSV_INTEGERS = {"period_months"}
 _CSV_LISTS = {"grounds"}
+_CSV_LIST_SEPARATOR = ";"
+
+# A court file's format is named by its extension, for reading and for writing alike.
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+CSV_SUFFIXES = (".csv",)
+ACCEPTED_SUFFIXES = ".jsonl, .ndjson or .json (JSON Lines), .csv (CSV)"
+FileFormat = Literal["jsonl", "csv"]
+
+
+class UnknownFormatError(ValueError):
+    """A file name whose extension names no court file format."""
+
+
+def file_format(path: Path | str) -> FileFormat:
+    """The format a court file's extension names; UnknownFormatError, naming the accepted ones, otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix in JSON_LINES_SUFFIXES:
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    what = f"unknown format {suffix!r}" if suffix else "no extension"
+    raise UnknownFormatError(f"{path}: {what}; the extension names the format: {ACCEPTED_SUFFIXES}")
 
 
 @dataclass(frozen=True)
@@ -130,7 +155,7 @@ def _unflatten(row: dict[str, str]) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 value = int(value)
         elif column in _CSV_LISTS:
-            value = [part.strip() for part in value.split(";") if part.strip()]
+            value = [part.strip() for part in value.split(_CSV_LIST_SEPARATOR) if part.strip()]
         target = record
         *parents, leaf = column.split(".")
         for parent in parents:
@@ -210,13 +235,10 @@ def iter_events_file(
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        records = _records_jsonl(path)
-    elif suffix == ".csv":
-        records = _records_csv(path)
-    else:
-        raise InputFileError(f"{path}: unknown input format {suffix!r}; use .jsonl or .csv")
+    try:
+        records = _records_csv(path) if file_format(path) == "csv" else _records_jsonl(path)
+    except UnknownFormatError:
+        raise InputFileError(f"{path}: unknown input format {path.suffix.lower()!r}; use {ACCEPTED_SUFFIXES}") from None
     seen: dict[str, tuple[int, bytes]] = {}  # event id: the line it was first valid on, and that event's digest
     try:
         for number, raw, record in records:
@@ -260,3 +282,57 @@ def read_events_file(path: Path | str) -> ParsedFile:
         else:
             parsed.rejected.append(item)
     return parsed
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+def csv_row(record: Mapping[str, Any]) -> dict[str, str]:
+    """One event record (a line of the JSON Lines format) as a row of CSV_COLUMNS, the inverse of what the
+    reader does: nested fields flattened with dots, `grounds` joined with `;`, absent and null fields left
+    empty. A field with no column, or a value no cell can hold, is a ValueError (never silently dropped)."""
+    row: dict[str, str] = {}
+
+    def put(prefix: str, fields: Mapping[str, Any]) -> None:
+        for name, value in fields.items():
+            column = prefix + name
+            if value is None:
+                continue
+            if isinstance(value, Mapping):
+                put(column + ".", value)
+            elif column in _CSV_LISTS:
+                items = [str(item) for item in value]
+                if any(_CSV_LIST_SEPARATOR in item or not item.strip() for item in items):
+                    raise ValueError(f"{column}: an item is empty or contains {_CSV_LIST_SEPARATOR!r}: {items!r}")
+                row[column] = _CSV_LIST_SEPARATOR.join(items)
+            elif isinstance(value, list | tuple | set | dict):
+                raise ValueError(f"{column}: a CSV cell cannot hold {type(value).__name__} {value!r}")
+            else:
+                row[column] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+    put("", record)
+    unknown = [column for column in row if column not in CSV_COLUMNS]
+    if unknown:
+        raise ValueError(f"no CSV column for {', '.join(unknown)}; the columns are {', '.join(CSV_COLUMNS)}")
+    return row
+
+
+def write_events_file(path: Path | str, records: Iterable[Mapping[str, Any]]) -> int:
+    """Write event records in the format the file's extension names (see `file_format`), as
+    `hub court publish` reads it; returns how many. UnknownFormatError, before anything is written, for
+    an extension that names no format."""
+    path = Path(path)
+    if file_format(path) == "jsonl":
+        count = 0
+        with open(path, "w", encoding="utf-8") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+        return count
+    rows = [csv_row(record) for record in records]  # every record checked before the file is touched
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        # The csv module's default CRLF line ends: a cell holding a line break or a lone CR is quoted.
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)

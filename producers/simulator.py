@@ -1,6 +1,6 @@
 """A deterministic synthetic court history for demos, tests and benchmarks.
 
-Lifecycles follow DESIGN §1: risk warning, inclusion, corrections upheld or rejected, shielding after
+Lifecycles follow docs/design.md §1: risk warning, inclusion, corrections upheld or rejected, shielding after
 performance, revocations, listing periods that expire. Every court act meets its deadline unless a
 breach was asked for, and each injected breach is recorded, so the ledger's report can be checked
 against the list. The same config always gives the same file, byte for byte.
@@ -28,6 +28,7 @@ from typing import Any
 
 from hub.domain.ids import resident_id_check_char, uscc_check_char
 from hub.domain.rules import COURT_RULES, Deadlines
+from producers.parsing import write_events_file
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -136,19 +137,16 @@ class Simulation:
     live: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, path: Path) -> None:
-        _write_lines(path, self.events)
+        """The history in the format the file's extension names: JSON Lines (.jsonl, .ndjson, .json) or
+        CSV (.csv), as `hub court publish` reads them; producers.parsing.UnknownFormatError otherwise."""
+        write_events_file(path, self.events)
 
     def write_live(self, path: Path) -> None:
-        _write_lines(path, self.live)
+        """The live events, in the format the file's extension names (as `write`)."""
+        write_events_file(path, self.live)
 
     def write_breaches(self, path: Path) -> None:
         path.write_text(json.dumps(self.breaches, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-
-
-def _write_lines(path: Path, events: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        for event in events:
-            out.write(json.dumps(event, ensure_ascii=False) + "\n")
 
 
 @dataclass

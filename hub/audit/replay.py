@@ -1,4 +1,4 @@
-"""`hub audit replay`: what was in force, and what the hub knew, rebuilt from the topics alone (DESIGN §9).
+"""`hub audit replay`: what was in force, and what the hub knew, rebuilt from the topics alone (docs/design.md §9).
 
 Every topic is keyed by debtor and co-partitioned, so one entry's court events and every agency's
 feedback about it share a partition number: partitions are replayed in parallel worker processes and

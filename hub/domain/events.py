@@ -1,4 +1,4 @@
-"""The event contract (DESIGN §5) as strict pydantic models.
+"""The event contract (docs/design.md §5) as strict pydantic models.
 
 Form is checked here, once, for every producer and consumer; procedure (deadlines, order) is judged by
 the ledger, because a court's decision stands even when its procedure was late. Literal types rather

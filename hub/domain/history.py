@@ -1,4 +1,4 @@
-"""Bitemporal reconstruction of what was in force (DESIGN §9), shared by the audit and the ledger.
+"""Bitemporal reconstruction of what was in force (docs/design.md §9), shared by the audit and the ledger.
 
 Two times: `as_of` is legal time (the events' own `occurred_at`: what was in force at T), `known_at` is
 record time (the broker's timestamps: what the hub had been told by K). A shielding published five

@@ -1,4 +1,4 @@
-"""What an agency does with each court event: pure decisions, no I/O (DESIGN §6).
+"""What an agency does with each court event: pure decisions, no I/O (docs/design.md §6).
 
 An agency keeps one record per list entry. The measures it enforces follow from those records alone:
 a subject is restricted for a measure while any entry applies it (or a retention with a future end date
@@ -52,7 +52,7 @@ class RetentionRule:
 
 @dataclass(frozen=True)
 class AgencyPolicy:
-    """The measures of one agency by debtor kind (DESIGN §6), and on whom they fall."""
+    """The measures of one agency by debtor kind (docs/design.md §6), and on whom they fall."""
 
     name: str
     person_measures: tuple[str, ...]

@@ -1,4 +1,4 @@
-"""The ledger and the audit on the real broker and database (DESIGN §8, §9)."""
+"""The ledger and the audit on the real broker and database (docs/design.md §8, §9)."""
 
 import datetime as dt
 import json

@@ -11,7 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.domain.events import EventValidationError, parse_event
-from producers.parsing import CSV_COLUMNS, InputFileError, iter_events_file, read_events_file
+from producers.parsing import (
+    CSV_COLUMNS,
+    InputFileError,
+    UnknownFormatError,
+    csv_row,
+    file_format,
+    iter_events_file,
+    read_events_file,
+    write_events_file,
+)
 from producers.simulator import SimulationConfig, simulate
 
 VALID = simulate(SimulationConfig(debtors=60, seed=99, breach_rate=0.0)).events
@@ -315,3 +324,48 @@ def test_nul_in_text_and_invisible_unknown_field_names_are_refused_on_one_line()
     named = dict(info.value.problems)
     assert named["court_name"].startswith("contains the NUL character")
     assert named["'\\n'"] == "unknown field"
+
+
+def test_the_csv_writer_is_the_readers_inverse_even_for_awkward_text(tmp_path):
+    """Commas, quotes, line breaks and a lone CR inside a cell, an ORG with its legal representative,
+    several grounds, a listing period and an employer notice: written, then read back to the same events."""
+    records = copy.deepcopy(VALID)
+    included = next(r for r in records if r["type"] == "Included")
+    included["obligation"] = '支付货款, "50万元"\n及利息\r按月'
+    included["grounds"] = ["CAPABLE_BUT_REFUSES", "EVADES_EXECUTION"]
+    included["period_months"] = 36
+    included["disclosure"] = "RESTRICTED"
+    included["employer_notified"] = {"unit": "某某有限公司, 人事部", "notified_at": included["occurred_at"]}
+    assert any(r["debtor"]["kind"] == "ORG" for r in records)
+    path = tmp_path / "court.csv"
+    assert write_events_file(path, records) == len(records)
+    parsed = read_events_file(path)
+    assert parsed.rejected == [] and parsed.duplicates == 0
+    assert parsed.events == [parse_event(r) for r in records]
+    assert csv_row(included)["grounds"] == "CAPABLE_BUT_REFUSES;EVADES_EXECUTION"
+    assert "employer_notified" not in csv_row({**included, "employer_notified": None})
+
+
+def test_the_csv_writer_refuses_what_no_column_can_hold_before_writing(tmp_path):
+    path = tmp_path / "court.csv"
+    with pytest.raises(ValueError, match=r"no CSV column for colour"):
+        write_events_file(path, [*VALID[:3], {**VALID[3], "colour": "red"}])
+    with pytest.raises(ValueError, match=r"debtor\.aliases: a CSV cell cannot hold list"):
+        csv_row({**VALID[0], "debtor": {**VALID[0]["debtor"], "aliases": ["a", "b"]}})
+    with pytest.raises(ValueError, match=r"grounds: an item is empty or contains ';'"):
+        csv_row({"grounds": ["CAPABLE_BUT_REFUSES;EVADES_EXECUTION"]})
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("a.jsonl", "jsonl"), ("a.json", "jsonl"), ("a.NDJSON", "jsonl"), ("dir.d/a.csv", "csv"), ("a.Csv", "csv")],
+)
+def test_the_extension_names_the_format(name, expected):
+    assert file_format(name) == expected
+
+
+@pytest.mark.parametrize("name", ["a.txt", "a.tsv", "a", "a.jsonl.gz"])
+def test_an_extension_that_names_no_format_is_refused_naming_the_accepted_ones(name):
+    with pytest.raises(UnknownFormatError, match=r"\.jsonl, \.ndjson or \.json \(JSON Lines\), \.csv \(CSV\)"):
+        file_format(name)

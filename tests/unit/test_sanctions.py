@@ -1,4 +1,4 @@
-"""Agency decisions as pure functions of the event history (DESIGN §6)."""
+"""Agency decisions as pure functions of the event history (docs/design.md §6)."""
 
 import copy
 import datetime as dt

@@ -1,5 +1,9 @@
+import csv
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import replace
 
@@ -10,7 +14,7 @@ from hypothesis import strategies as st
 from hub.domain.calendar import LegalCalendar, Period
 from hub.domain.events import parse_event
 from hub.domain.rules import COURT_RULES, Deadlines
-from producers.parsing import read_events_file
+from producers.parsing import CSV_COLUMNS, UnknownFormatError, read_events_file
 from producers.simulator import HISTORY_INJECTABLE, INJECTABLE, SimulationConfig, simulate
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -398,3 +402,69 @@ def test_live_settings_are_checked():
         SimulationConfig(debtors=1, seed=1, live_at=dt.datetime(2026, 3, 2, 10))
     with pytest.raises(ValueError, match="live_debtors"):
         SimulationConfig(debtors=1, seed=1, live_at=LIVE_AT, live_debtors=-1)
+
+
+# -- files: the format the extension names, as `hub court publish` reads it -------------------------------
+
+
+def test_a_history_written_as_csv_parses_back_to_the_same_events(tmp_path):
+    config = SimulationConfig(debtors=300, seed=11, breach_rate=0.2, live_at=LIVE_AT, live_debtors=6)
+    result = simulate(config)
+    assert any(r["debtor"]["kind"] == "ORG" for r in result.events), "legal representatives are flattened too"
+    assert any(r.get("employer_notified") for r in result.events) and any(r.get("period_months") for r in result.events)
+    result.write(tmp_path / "history.csv")
+    result.write_live(tmp_path / "live.csv")
+    for name, records in (("history.csv", result.events), ("live.csv", result.live)):
+        path = tmp_path / name
+        with open(path, encoding="utf-8", newline="") as handle:
+            assert tuple(next(csv.reader(handle))) == CSV_COLUMNS, "the header is the reader's column list"
+        parsed = read_events_file(path)
+        assert parsed.rejected == [] and parsed.duplicates == 0
+        assert parsed.events == [parse_event(r, family="court") for r in records]
+    again = simulate(config)
+    again.write(tmp_path / "again.csv")
+    assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "history.csv").read_bytes(), "byte for byte"
+
+
+def test_json_extensions_write_json_lines_and_the_extension_is_read_case_blind(tmp_path):
+    result = simulate(SimulationConfig(debtors=50, seed=3))
+    for name in ("a.jsonl", "a.json", "a.ndjson", "A.JSONL"):
+        result.write(tmp_path / name)
+    first = (tmp_path / "a.jsonl").read_bytes()
+    assert [json.loads(line) for line in first.decode().splitlines()] == result.events
+    assert all((tmp_path / name).read_bytes() == first for name in ("a.json", "a.ndjson", "A.JSONL"))
+    result.write(tmp_path / "b.CSV")
+    assert read_events_file(tmp_path / "b.CSV").events == read_events_file(tmp_path / "a.jsonl").events
+
+
+@pytest.mark.parametrize("name", ["history.txt", "history.xml", "history", "history.csv.gz"])
+def test_an_unknown_extension_is_refused_naming_the_accepted_ones_and_nothing_is_written(tmp_path, name):
+    result = simulate(SimulationConfig(debtors=5, seed=3, live_at=LIVE_AT, live_debtors=1))
+    for write in (result.write, result.write_live):
+        with pytest.raises(UnknownFormatError, match=r"\.jsonl.*\.json.*\.csv"):
+            write(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _hub(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HUB_STATE_DIR": str(cwd / "state"), "HUB_LOG_LEVEL": "INFO"}
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_simulate_out_csv_round_trips_through_publish_dry_run_and_an_unknown_extension_exits_2(tmp_path):
+    simulate_ = ["court", "simulate", "--debtors", "120", "--seed", "5", "--breach-rate", "0.1", "--live", "3"]
+    made = _hub(*simulate_, "--out", "history.csv", "--live-out", "live.csv", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    for name in ("history.csv", "live.csv"):
+        checked = _hub("court", "publish", "--dry-run", name, cwd=tmp_path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert ", 0 invalid; dry run" in checked.stdout
+    for option in ("--out", "--live-out"):
+        extra = ("--out", "history.jsonl") if option == "--live-out" else ()
+        refused = _hub(*simulate_, *extra, option, "x.txt", cwd=tmp_path)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"{option} x.txt" in refused.stderr and ".jsonl" in refused.stderr and ".csv" in refused.stderr
+        assert "Traceback" not in refused.stderr + refused.stdout
+        assert not (tmp_path / "x.txt").exists() and not (tmp_path / "history.jsonl").exists()
