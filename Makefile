@@ -22,7 +22,15 @@ demo: install
 	@$(HUB) dev up
 	@$(HUB) topics create
 	@$(HUB) demo
-	@echo "The stack keeps running for you to explore (hub dev status); stop it with: $(HUB) dev down"
+	@echo
+	@echo "The stack keeps running for you to explore. Put hub on your PATH in this shell:"
+	@echo "  export PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\""
+	@echo "then try:"
+	@echo "  hub dev status                      # the servers, their TLS, who connects to what"
+	@echo "  hub ledger report --party bank      # the bank's breaches (--format csv for a spreadsheet)"
+	@echo "  hub audit replay --as-of 2026-01-31 # the list as it stood then, from the topics alone"
+	@echo "  hub agency check -h                 # an interception check; the demo printed subjects to try"
+	@echo "  hub dev down                        # stop the stack (data is kept for the next make demo)"
 
 # Starts the stack if it is down and stops it again afterwards; a stack that was up is left up.
 test: install lint

@@ -9,12 +9,15 @@ HUB_KAFKA_PASSWORD_FILE or, on the local stack, from its secrets folder.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from hub.config import ConfigError, Settings
+from hub.errors import Unavailable
+from hub.log import get_logger
 
 _librdkafka_log = logging.getLogger("hub.librdkafka")
 
@@ -96,3 +99,71 @@ def produce(producer: Producer, topic: str, **message: Any) -> None:
             return
         except BufferError:
             producer.poll(0.05)
+
+
+_REFUSED = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+def _reason(errors: list[KafkaError], waited: float) -> str:
+    """What librdkafka last said about the connection, shortly: "connection refused", or that nothing answered."""
+    for error in reversed(errors):
+        said = error.str()
+        if error.code() == KafkaError._TRANSPORT and "failed: " in said:
+            said = said.split("failed: ", 1)[1].split(" (after ", 1)[0]
+            return said[:1].lower() + said[1:]
+    return f"no answer to a metadata request within {waited:g}s"
+
+
+def wait_for_kafka(settings: Settings, principal: str, forever: bool) -> ClusterMetadata:
+    """Return once the broker answers a metadata request as `principal` (or HUB_KAFKA_USERNAME), with the metadata:
+    the topics the principal may see.
+
+    While it does not answer, a structured warning says so and the next request follows after a back-off (0.5 s
+    doubling to 30 s): for ever when `forever` (a started service), else for HUB_CONNECT_TIMEOUT_SECONDS, after
+    which `Unavailable` says which broker and what to do (`--once`). A refused password or a failed TLS handshake
+    is `Unavailable` at once, as no wait mends it."""
+    errors: list[KafkaError] = []
+    # librdkafka's own log would say "Connection refused" many times a second; the warning below says it once.
+    probe = AdminClient({**security(settings, principal), "error_cb": errors.append, "log_level": 0})
+    where = settings.bootstrap()
+    name = settings.kafka_username or principal
+    log = get_logger("hub.kafka").bind(principal=name)
+    deadline = None if forever else time.monotonic() + settings.connect_timeout_seconds
+    backoff = 0.5
+    while True:
+        waited = 2.0 if deadline is None else max(min(2.0, deadline - time.monotonic()), 0.5)
+        try:
+            metadata = probe.list_topics(timeout=waited)
+            if metadata.brokers:
+                return metadata
+        except KafkaException:
+            pass  # why is in the errors the callback got
+        probe.poll(0)  # serves error_cb
+        refused = next((e for e in errors if e.code() in _REFUSED), None)
+        if refused is not None:
+            what = "client certificate" if settings.kafka_security_protocol == "SSL" else f"principal {name}'s password"
+            raise Unavailable(f"Kafka at {where}: the broker refused {what} (see README Security)")
+        tls = next((e for e in errors if e.code() == KafkaError._SSL), None)
+        if tls is not None:
+            said = tls.str().split(": ", 1)[-1].split(" (after ", 1)[0].split(", verify that", 1)[0]
+            raise Unavailable(f"Kafka at {where}: TLS failed ({said}); check HUB_KAFKA_CA_FILE (see README Security)")
+        reason = _reason(errors, waited)
+        errors.clear()
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining < 0.1:
+            todo = (
+                "check that it runs and that HUB_KAFKA_BOOTSTRAP points at it"
+                if settings.kafka_bootstrap
+                else "start it with `hub dev up`, or set HUB_KAFKA_BOOTSTRAP"
+            )
+            raise Unavailable(f"Kafka at {where} is not answering ({reason}); {todo}")
+        pause = round(backoff if remaining is None else min(backoff, remaining), 1)
+        log.warning(
+            f"waiting for Kafka at {where}: {reason}; retrying in {pause:g}s",
+            server="kafka",
+            address=where,
+            reason=reason,
+            retry_in=pause,
+        )
+        time.sleep(pause)
+        backoff = min(backoff * 2, 30.0)

@@ -51,7 +51,7 @@ class ConfigError(RuntimeError):
 
 
 class RetentionRuleSetting(BaseModel):
-    """One agency's obligation to keep a measure after shielding or revocation (DESIGN §1, §6)."""
+    """One agency's obligation to keep a measure after shielding or revocation (docs/design.md §1, §6)."""
 
     agency: str
     measure: str
@@ -191,6 +191,12 @@ class Settings(BaseSettings):
         default=None,
         description="Static group membership (Kafka group.instance.id): a restarted instance with the same id "
         "gets its partitions back at once, without waiting for the session to time out.",
+    )
+    connect_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long a one-off command or a `--once` run waits for PostgreSQL or Kafka to answer before "
+        "it gives up (exit 3); a started service waits as long as it takes, retrying with back-off.",
     )
     metrics_address: str = Field(
         default="127.0.0.1", description="Where `--metrics-port` listens (loopback; a container's own address)."

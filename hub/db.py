@@ -10,6 +10,7 @@ Roles (global to the server; one database per service and namespace):
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from hub.config import Settings
+from hub.errors import Unavailable
+from hub.log import get_logger
 
 AUDITOR = "auditor"  # reads every service's database, writes none (hub audit verify, hub ledger report)
 _PROVISION_LOCK = 0x6875_6232
@@ -123,14 +126,113 @@ def engine_for(settings: Settings, service: str, role: str | None = None, **kwar
     return create_engine(settings.service_database_url(service, role), pool_pre_ping=True, **kwargs)
 
 
-def open_owned(settings: Settings, service: str, *chains: str) -> Engine:
+# -- waiting for the server ---------------------------------------------------------------------------
+
+_NOT_YET = ("starting up", "shutting down", "in recovery mode", "too many clients", "too many connections")
+
+
+def _probe(url: str, timeout: float) -> tuple[str, str]:
+    """One connection attempt as the URL's role: ("ok" | "down" | "refused" | "missing" | "tls", what was said).
+
+    libpq gives no SQLSTATE for a failed connection, so the server's words are read: "down" is whatever may pass
+    by itself (nothing listening, a timeout, a server starting or stopping), the rest needs someone to act."""
+    target = make_url(url)
+    params: dict[str, Any] = {**target.translate_connect_args(username="user", database="dbname"), **target.query}
+    try:
+        with psycopg.connect(**params, connect_timeout=max(2, round(timeout))):
+            return "ok", ""
+    except psycopg.OperationalError as exc:
+        said = str(exc).strip()
+        # 'connection failed: connection to server at "h", port p failed: FATAL:  what\n\tdetail'
+        reason = said.splitlines()[0].rsplit("failed: ", 1)[-1].removeprefix("FATAL:").strip() if said else ""
+        reason = reason[:1].lower() + reason[1:] if reason else type(exc).__name__
+        if any(words in said for words in _NOT_YET):
+            return "down", reason
+        if "password authentication failed" in said:
+            return "refused", reason
+        if "no pg_hba.conf entry" in said:
+            return "rejected", reason
+        if "does not exist" in said:
+            return "missing", reason
+        if "SSL" in said or "certificate" in said:
+            return "tls", reason
+        return "down", reason
+
+
+def _refusal(settings: Settings, state: str, where: str, database: str | None, role: str | None, reason: str) -> str:
+    if state == "refused":
+        todo = (
+            "check HUB_DATABASE_USERNAME and HUB_DATABASE_PASSWORD_FILE"
+            if settings.database_url or settings.database_password_file
+            else "`hub dev up` sets every role's password from the stack's secrets"
+        )
+        return f"PostgreSQL at {where}: the server refused role {role}'s password; {todo} (see README Security)"
+    if state == "missing":
+        return (
+            f"PostgreSQL at {where} has no database {database} for role {role}; its administrator makes it, as "
+            "infra/postgres/init-roles.sh does (see README Security)"
+        )
+    if state == "rejected":
+        return f"PostgreSQL at {where} turned role {role} away ({reason}); see README Security"
+    return f"PostgreSQL at {where}: TLS failed ({reason}); check HUB_DATABASE_CA_FILE and the URL's host"
+
+
+def wait_for_database(settings: Settings, service: str, forever: bool, *, strict: bool = True) -> None:
+    """Return once PostgreSQL lets the service's owner role into its database.
+
+    While the server does not answer, a structured warning says so and the next attempt follows after a back-off
+    (0.5 s doubling to 30 s): for ever when `forever` (a started service), else for HUB_CONNECT_TIMEOUT_SECONDS,
+    after which `Unavailable` says which server and what to do (`--once`, one-off commands). Refused credentials,
+    a missing database and a failed TLS handshake are `Unavailable` at once, as no wait mends them; with
+    `strict` False they count as an answer (the local stack's administrator is about to make the role and the
+    database, `provision`)."""
+    url = settings.service_database_url(service)
+    target = make_url(url)
+    where = f"{target.host}:{target.port or 5432}"
+    database, role = target.database, target.username
+    log = get_logger("hub.db").bind(service=service)
+    deadline = None if forever else time.monotonic() + settings.connect_timeout_seconds
+    backoff = 0.5
+    while True:
+        remaining = 30.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
+        state, reason = _probe(url, timeout=min(5.0, remaining))
+        if state == "ok" or (not strict and state in ("refused", "missing")):
+            return
+        if state != "down":
+            raise Unavailable(_refusal(settings, state, where, database, role, reason))
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining < 0.1:
+            todo = (
+                "check that it runs and that HUB_DATABASE_URL points at it"
+                if settings.database_url
+                else "start it with `hub dev up`, or set HUB_DATABASE_URL"
+            )
+            raise Unavailable(f"PostgreSQL at {where} is not answering ({reason}); {todo}")
+        pause = round(backoff if remaining is None else min(backoff, remaining), 1)
+        log.warning(
+            f"waiting for PostgreSQL at {where} (database {database}): {reason}; retrying in {pause:g}s",
+            server="postgresql",
+            address=where,
+            database=database,
+            reason=reason,
+            retry_in=pause,
+        )
+        time.sleep(pause)
+        backoff = min(backoff * 2, 30.0)
+
+
+def open_owned(settings: Settings, service: str, *chains: str, forever: bool = False) -> Engine:
     """The service's database as its owner, migrated to the head of `chains` and its grants given: what a
     service does when it starts (and `hub db migrate`). On the local stack the database and roles are made
-    first if need be."""
+    first if need be. Waits for the server first (`wait_for_database`): for ever if `forever` (a started
+    service), else up to HUB_CONNECT_TIMEOUT_SECONDS, then `Unavailable`."""
     from hub.migrations import upgrade
 
-    if not settings.database_url:
+    local = not settings.database_url
+    wait_for_database(settings, service, forever, strict=not local)
+    if local:
         provision(settings, [service])
+        wait_for_database(settings, service, forever)  # now the role and the database exist: may it log in?
     db = engine_for(settings, service)
     upgrade(db.url.render_as_string(hide_password=False), *chains)
     with db.begin() as conn:

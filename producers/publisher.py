@@ -7,13 +7,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from hub.acl import court_principal
 from hub.clients import idempotent_producer, produce
 from hub.codec import Codec, default_codec, event_headers
 from hub.config import Settings
 from hub.domain.events import CourtEvent, EventValidationError, dated_in_future
+from hub.errors import Unavailable
 from hub.topics import COURT_EVENTS
 
 
@@ -90,8 +91,29 @@ class CourtPublisher:
     def producer_for(self, court_code: str) -> Producer:
         """The publisher's producer, made on first use as the principal of `court_code`'s court."""
         if self._producer is None:
-            self._producer = idempotent_producer(self.settings, court_principal(court_code))
+            producer = idempotent_producer(self.settings, court_principal(court_code))
+            self._check_ready(producer)
+            self._producer = producer
         return self._producer
+
+    def _check_ready(self, producer: Producer) -> None:
+        """Before anything is sent, the broker answers and the topic exists; else say which is missing (a
+        producer would wait out its delivery timeout in silence, then report every record timed out)."""
+        where = self.settings.bootstrap()
+        try:
+            metadata = producer.list_topics(self.topic, timeout=self.settings.connect_timeout_seconds)
+        except KafkaException as exc:
+            said = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
+            raise Unavailable(
+                f"Kafka at {where} is not answering ({said}); start it with `hub dev up`, or set HUB_KAFKA_BOOTSTRAP; "
+                "nothing was published"
+            ) from None
+        found = metadata.topics.get(self.topic)
+        if found is None or found.error is not None:
+            raise Unavailable(
+                f"topic {self.topic} does not exist on Kafka at {where}: create the topics with `hub topics create`; "
+                "nothing was published"
+            )
 
     def publish(
         self, events: Iterable[CourtEvent], progress: Callable[[int], None] | None = None, timeout: float = 120.0

@@ -18,9 +18,10 @@ from hub.log import get_logger
 from hub.topics import COURT_EVENTS, feedback_topic
 
 
-def open_database(settings: Settings, agency: str) -> Engine:
-    """The agency's own database as its owner, migrated if need be."""
-    return open_owned(settings, agency, "engine", "agency")
+def open_database(settings: Settings, agency: str, *, forever: bool = False) -> Engine:
+    """The agency's own database as its owner, migrated if need be; `forever`: a started service, which waits for
+    the server as long as it takes (else HUB_CONNECT_TIMEOUT_SECONDS, then hub.errors.Unavailable)."""
+    return open_owned(settings, agency, "engine", "agency", forever=forever)
 
 
 class AgencyHandler:

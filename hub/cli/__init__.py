@@ -1,23 +1,31 @@
-"""`hub`: the one command line of the hub; each subcommand group lives in its own module."""
+"""`hub`: the one command line of the hub; each subcommand group lives in its own module.
+
+Every expected failure ends in one or two lines and an exit code of hub.errors (hub.cli.failures says which);
+`hub --debug ...` (or HUB_LOG_LEVEL=DEBUG) also prints the traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
 
 import typer
 
 from hub.cli import acl, agency, audit, court, db, demo, dev, ledger, topics
-from hub.cli.common import error
-from hub.codec import CodecError, SchemaCatalogueError
-from hub.config import ConfigError
-from hub.db import NotMigrated
-from hub.devstack.state import StackError
-from hub.topics import TopicError
+from hub.cli.common import CONTEXT, error
+from hub.cli.failures import explain
+from hub.errors import EXIT_INTERRUPTED
 
 app = typer.Typer(
     name="hub",
-    help="Credit-sanction sharing hub: courts publish the dishonest-debtor list, agencies apply and lift sanctions.",
+    help="Credit-sanction sharing hub: courts publish the dishonest-debtor list, agencies apply and lift "
+    "sanctions, the ledger names every breach, auditors replay. Start with `hub dev up` and `hub demo`; "
+    "see README.md and docs/design.md.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -31,14 +39,44 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 
-_CLEAR_ERRORS = (ConfigError, StackError, TopicError, CodecError, SchemaCatalogueError, NotMigrated)
+_debug = False
+
+
+def _version() -> str:
+    try:
+        return version("credit-sanction-hub")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"hub {_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of a failure too (as HUB_LOG_LEVEL=DEBUG does).")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True),
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
 
 
 def main() -> None:
     try:
         app()
-    except _CLEAR_ERRORS as exc:
-        error(exc)
-        sys.exit(2)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        message, code = explain(exc)
+        if _debug or os.environ.get("HUB_LOG_LEVEL", "").upper() == "DEBUG":
+            traceback.print_exc()
+        error(message)
+        sys.exit(code)

@@ -10,11 +10,11 @@ import typer
 from consumers import PolicyError, load_policy
 from hub.agency.check import CheckError, InterceptionChecker
 from hub.agency.service import AgencyHandler, open_database
-from hub.cli.common import MetricsPort, Once, console, emit, err_console, error, settings
+from hub.cli.common import MetricsPort, Once, console, emit, err_console, error, group, settings
 from hub.codec import default_codec
 from hub.engine import ConsumerEngine
 
-app = typer.Typer(help="Run an agency's service, or check a subject against its sanctions.", no_args_is_help=True)
+app = group("Run an agency's service, or check a subject against its sanctions.")
 
 
 @app.command()
@@ -23,17 +23,27 @@ def run(
     once: Once = False,
     metrics_port: MetricsPort = None,
 ) -> None:
-    """Apply and lift sanctions from court.list-events and publish feedback; runs until SIGTERM/SIGINT."""
+    """Apply and lift sanctions from court.list-events and publish feedback; runs until SIGTERM/SIGINT.
+
+    \b
+    Examples:
+      hub agency run bank
+      hub agency run tax --once
+      hub agency run transport --metrics-port 9101
+    """
     cfg = settings()
     try:
         policy = load_policy(name, cfg)
     except PolicyError as exc:
         error(exc)
         raise typer.Exit(2) from None
-    db = open_database(cfg, name)
+    db = open_database(cfg, name, forever=not once)
     codec = default_codec()
     engine = ConsumerEngine(cfg, AgencyHandler(cfg, policy, codec), db, codec, once=once, metrics_port=metrics_port)
-    raise typer.Exit(engine.run())
+    code = engine.run()
+    if once and engine.summary is not None:
+        console.print(engine.summary.line())
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -46,7 +56,13 @@ def check(
     ] = "cli",
     output: Annotated[Literal["text", "json"], typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
-    """ALLOWED or BLOCKED (with the blocking entries), from the agency's own records; a block is recorded."""
+    """ALLOWED or BLOCKED (with the blocking entries), from the agency's own records; a block is recorded.
+
+    \b
+    Examples:
+      hub agency check transport --subject 11010519491231002X --measure AIR_TRAVEL_RESTRICTED
+      hub agency check bank --subject 91110000600037341L --measure LOAN_RESTRICTED --format json
+    """
     cfg = settings()
     try:
         checker = InterceptionChecker(cfg, name, cached=False)

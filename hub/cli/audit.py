@@ -9,12 +9,22 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from hub.acl import AUDITOR
 from hub.audit.replay import replay as run_replay
 from hub.audit.verify import verify as run_verify
-from hub.cli.common import console, emit, err_console, escape, parse_instant, progress_counter, settings
+from hub.cli.common import (
+    console,
+    emit,
+    err_console,
+    escape,
+    group,
+    kafka_settings,
+    parse_instant,
+    progress_counter,
+)
 from hub.domain.times import show
 
-app = typer.Typer(help="Rebuild history from the topics and verify the services against it.", no_args_is_help=True)
+app = group("Rebuild history from the topics and verify the services against it.")
 
 
 @app.command()
@@ -36,8 +46,14 @@ def replay(
     ] = None,
     output: Annotated[Literal["json", "table"], typer.Option("--format", help="json or table.")] = "json",
 ) -> None:
-    """Every entry's state and every agency's sanctions as of T, as known at K, with a SHA-256 digest."""
-    cfg = settings()
+    """Every entry's state and every agency's sanctions as of T, as known at K, with a SHA-256 digest.
+
+    \b
+    Examples:
+      hub audit replay
+      hub audit replay --as-of 2026-03-31 --known-at 2026-04-02 --format json
+    """
+    cfg = kafka_settings(AUDITOR)
     with progress_counter("replaying topics") as progress:
         result, history = run_replay(
             cfg,
@@ -73,8 +89,13 @@ def replay(
 @app.command()
 def verify() -> None:
     """Compare the topics with the ledger and every agency's database, and the hash chain with the
-    published checkpoints; print each difference and exit 1 if there is any."""
-    cfg = settings()
+    published checkpoints; print each difference and exit 1 if there is any.
+
+    \b
+    Example:
+      hub audit verify
+    """
+    cfg = kafka_settings(AUDITOR)
     with progress_counter("reading topics") as progress:
         result = run_verify(cfg, progress)
     for note in result.notes:

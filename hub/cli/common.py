@@ -19,14 +19,32 @@ from hub.log import configure
 
 # Options every service command shares (`hub agency run`, `hub ledger run`).
 Once = Annotated[bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")]
-MetricsPort = Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option("--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on HUB_METRICS_ADDRESS:PORT."),
+]
 
 # Output quotes data back (case numbers, file names, reasons): never read as markup or emoji codes unless a
 # line asks for styling with markup=True, and then the data in it goes through `escape`.
 console = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
-__all__ = ["console", "emit", "err_console", "error", "escape"]
+__all__ = ["console", "emit", "err_console", "error", "escape", "group"]
+
+# Plain help (flags without a type, defaults shown), -h as well as --help, in every group and command.
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110}
+
+
+def group(help: str) -> typer.Typer:
+    """A subcommand group as every `hub` group is made."""
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings=CONTEXT,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
 
 
 def emit(text: str) -> None:
@@ -51,6 +69,16 @@ def parse_instant(value: str, option: str) -> dt.datetime:
 def settings() -> Settings:
     current = get_settings()
     configure(current.log_level, current.log_format)
+    return current
+
+
+def kafka_settings(principal: str) -> Settings:
+    """The settings of a one-off command that needs the broker, once it answers as `principal`: at most
+    HUB_CONNECT_TIMEOUT_SECONDS, then hub.errors.Unavailable says which broker and what to do."""
+    from hub.clients import wait_for_kafka
+
+    current = settings()
+    wait_for_kafka(current, principal, forever=False)
     return current
 
 

@@ -9,24 +9,35 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from hub.cli.common import console, err_console, error, escape, progress_bar, settings
+from hub import errors
+from hub.cli.common import console, err_console, error, escape, group, progress_bar, settings
 from hub.domain.events import parse_event
 from hub.topics import COURT_EVENTS
-from producers.parsing import InputFileError, ParsedLine, iter_events_file
+from producers.parsing import (
+    ACCEPTED_SUFFIXES,
+    InputFileError,
+    ParsedLine,
+    UnknownFormatError,
+    file_format,
+    iter_events_file,
+)
 from producers.publisher import CourtPublisher, Outgoing, PublishReport
 from producers.simulator import SimulationConfig, simulate
 
 # Exit codes of `hub court publish`:
-EXIT_OK = 0  # everything published (--dry-run: everything valid); an empty file with --allow-empty
-EXIT_INVALID = 1  # invalid input, nothing published (also an unreadable file, bad CSV header, empty file)
-EXIT_USAGE = 2  # typer's own code for a usage error; `hub` exits with it on a configuration error too
-EXIT_DELIVERY = 3  # a delivery failed
-EXIT_PARTIAL = 4  # --skip-invalid published the valid records but rejected some
+EXIT_OK = errors.EXIT_OK  # everything published (--dry-run: everything valid); an empty file with --allow-empty
+EXIT_INVALID = (
+    errors.EXIT_FOUND
+)  # invalid input, nothing published (also an unreadable file, bad CSV header, empty file)
+EXIT_USAGE = errors.EXIT_USAGE  # typer's own code for a usage error; `hub` exits with it on a configuration error too
+EXIT_DELIVERY = errors.EXIT_UNAVAILABLE  # a delivery failed
+EXIT_PARTIAL = errors.EXIT_PARTIAL  # --skip-invalid published the valid records but rejected some
 EXIT_CODES = (
     (EXIT_OK, "everything published (with --dry-run: everything valid); an empty file with --allow-empty"),
     (
@@ -35,15 +46,13 @@ EXIT_CODES = (
         "a file that cannot be read, a bad CSV header, or a file with no events (without --allow-empty)",
     ),
     (EXIT_USAGE, "usage or configuration error (bad options, bad HUB_ settings)"),
-    (EXIT_DELIVERY, "a delivery failed"),
+    (EXIT_DELIVERY, "Kafka not answering or refusing us, the topic missing, or a delivery failed"),
     (EXIT_PARTIAL, "--skip-invalid: the valid records published (with --dry-run: valid), some rejected"),
 )
 
-app = typer.Typer(
-    help="Publish court list events (validated first) and simulate court histories.", no_args_is_help=True
-)
+app = group("Publish court list events (validated first) and simulate court histories.")
 
-# Paragraphs are single lines here: the help screen keeps every line break and wraps to the terminal.
+# Paragraphs are rewrapped to the terminal; a paragraph after "\b" keeps its line breaks.
 PUBLISH_HELP = "\n\n".join(
     (
         "Validate every record, then publish all of them to court.list-events, or nothing at all.",
@@ -52,14 +61,17 @@ PUBLISH_HELP = "\n\n".join(
         "formatted) is skipped and its event published once; an event id used again with other content is "
         "invalid. A file with no events (empty, blank lines only, or a CSV header only) is refused unless "
         "--allow-empty.",
-        "Exit codes:\n" + "\n".join(f"{code}  {meaning}" for code, meaning in EXIT_CODES),
+        "\b\nExit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES),
+        "\b\nExamples:\n  hub court publish --dry-run producers/examples/court-events.jsonl\n"
+        "  hub court publish producers/examples/court-events.jsonl\n"
+        "  hub court publish --history --skip-invalid rejects.jsonl old-records.csv",
     )
 )
 
 
 @app.command(help=PUBLISH_HELP)
 def publish(
-    file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl) or CSV (.csv) court events (DESIGN §5).")],
+    file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl) or CSV (.csv) court events (docs/design.md §5).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report only; publish nothing.")] = False,
     skip_invalid: Annotated[
         Path | None,
@@ -173,7 +185,11 @@ def simulate_command(
         typer.Option("--breach-rate", min=0.0, max=1.0, help="Share of entries given one procedural breach."),
     ] = 0.01,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the history as JSON Lines (for `publish --history`).")
+        Path | None,
+        typer.Option(
+            "--out",
+            help=f"Write the history (for `publish --history`) in the format its extension names: {ACCEPTED_SUFFIXES}.",
+        ),
     ] = None,
     live: Annotated[
         int,
@@ -184,7 +200,12 @@ def simulate_command(
             "one of them and one shielding of the history are published late).",
         ),
     ] = 0,
-    live_out: Annotated[Path | None, typer.Option("--live-out", help="Write the live events as JSON Lines.")] = None,
+    live_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--live-out", help=f"Write the live events, in the format its extension names: {ACCEPTED_SUFFIXES}."
+        ),
+    ] = None,
     do_publish: Annotated[
         bool,
         typer.Option("--publish", help="Publish the history as a historical import, then the live events."),
@@ -193,13 +214,28 @@ def simulate_command(
         Path | None, typer.Option("--breaches-out", help="Write the injected breaches (rule, party, entry_id) as JSON.")
     ] = None,
 ) -> None:
-    """Generate a deterministic, realistic court history with a controllable share of breaches."""
+    """Generate a deterministic, realistic court history with a controllable share of breaches.
+
+    \b
+    Examples:
+      hub court simulate --debtors 1000 --seed 1 --out history.jsonl --breaches-out breaches.json
+      hub court simulate --debtors 1000 --seed 1 --out history.csv
+      hub court simulate --debtors 1000 --seed 1 --live 20 --publish
+    """
     if out is None and not do_publish:
         error("give --out FILE, --publish, or both")
         raise typer.Exit(EXIT_USAGE)
     if live_out is not None and not live:
         error("--live-out needs --live N")
         raise typer.Exit(EXIT_USAGE)
+    for option, path in (("--out", out), ("--live-out", live_out)):
+        if path is None:
+            continue
+        try:
+            file_format(path)  # before the work: the extension names the format written
+        except UnknownFormatError as exc:
+            error(f"{option} {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
     live_at = dt.datetime.now(dt.UTC) if live else None
     config = SimulationConfig(
         debtors=debtors,
@@ -212,13 +248,13 @@ def simulate_command(
     )
     result = simulate(config)
     if out is not None:
-        result.write(out)
+        _write_simulated(out, lambda: result.write(out))
         console.print(f"wrote {len(result.events)} events for {debtors} debtors to {out}")
     if live_out is not None:
-        result.write_live(live_out)
+        _write_simulated(live_out, lambda: result.write_live(live_out))
         console.print(f"wrote {len(result.live)} live events to {live_out}")
     if breaches_out is not None:
-        result.write_breaches(breaches_out)
+        _write_simulated(breaches_out, lambda: result.write_breaches(breaches_out))
         console.print(f"wrote {len(result.breaches)} injected breaches to {breaches_out}")
     if do_publish:
         cfg = settings()
@@ -232,3 +268,11 @@ def simulate_command(
             _print_report(report, cfg.topic(COURT_EVENTS), history)
             if not report.ok:
                 sys.exit(EXIT_DELIVERY)
+
+
+def _write_simulated(path: Path, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except OSError as exc:
+        error(f"cannot write {path}: {exc.strerror or exc}")
+        raise typer.Exit(EXIT_USAGE) from None

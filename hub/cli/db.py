@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from hub.agency import service as agency_service
-from hub.cli.common import console, error, settings
+from hub.cli.common import console, error, group, settings
 from hub.ledger import service as ledger_service
 
-app = typer.Typer(help="Migrate the services' databases (each as its own role).", no_args_is_help=True)
+app = group("Migrate the services' databases (each as its own role).")
 
 
 @app.command()
@@ -20,7 +20,13 @@ def migrate(
     ] = None,
 ) -> None:
     """Run each service's migrations as its owner role and give its checker and the auditor their grants;
-    services do this themselves when they start. Never run by a checker."""
+    services do this themselves when they start. Never run by a checker.
+
+    \b
+    Examples:
+      hub db migrate
+      hub db migrate bank ledger
+    """
     cfg = settings()
     wanted = services or [*cfg.agencies, "ledger"]
     unknown = [s for s in wanted if s != "ledger" and s not in cfg.agencies]

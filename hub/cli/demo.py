@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
+from hub.acl import ADMIN
 from hub.agency.check import InterceptionChecker
 from hub.audit.verify import verify
-from hub.cli.common import console, err_console, escape, settings
+from hub.cli.common import console, err_console, escape, kafka_settings
 from hub.domain.events import parse_event
 from hub.domain.rules import RULES
 from hub.ledger.report import build_report
@@ -34,7 +35,7 @@ def _run_services(names: list[list[str]]) -> None:
             name,
             subprocess.Popen(
                 [sys.executable, "-m", "hub", *name, "--once"],
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             ),
@@ -42,11 +43,12 @@ def _run_services(names: list[list[str]]) -> None:
         for name in names
     ]
     for name, proc in procs:
-        _out, err = proc.communicate()
+        out, err = proc.communicate()
         if proc.returncode != 0:
             err_console.print(err[-3000:])
             raise typer.Exit(f"hub {' '.join(name)} --once failed with exit code {proc.returncode}")
-        console.print(f"  hub {' '.join(name)} --once: done")
+        said = out.strip().splitlines()
+        console.print(f"  hub {' '.join(name)} --once: {said[-1] if said else 'done'}")
     console.print(f"  ({time.perf_counter() - started:.1f}s)")
 
 
@@ -56,8 +58,14 @@ def demo(
     breach_rate: Annotated[float, typer.Option("--breach-rate", help="Share of entries with a court breach.")] = 0.02,
     live: Annotated[int, typer.Option("--live", help="New debtors published live after the history.")] = 20,
 ) -> None:
-    """Simulate and publish a court history, run the four agencies and the ledger, check, report, verify."""
-    cfg = settings()
+    """Simulate and publish a court history, run the four agencies and the ledger, check, report, verify.
+
+    \b
+    Examples:
+      hub demo
+      hub demo --debtors 5000 --seed 7
+    """
+    cfg = kafka_settings(ADMIN)
     began = time.perf_counter()
     create_topics(cfg)
     state = cfg.state_dir / "demo"

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from hub import devstack
-from hub.cli.common import console, escape, settings
+from hub.cli.common import console, escape, group, settings
 from hub.devstack.compose import DEFAULT_FOLDER, make_for
 
-app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL cluster.", no_args_is_help=True)
+app = group("Start, stop and inspect the local Kafka broker and PostgreSQL cluster.")
 
 
 def _say(message: str) -> None:
@@ -24,13 +24,22 @@ def up() -> None:
     """Start both (idempotent) and wait until each answers; data is kept across restarts.
 
     Kafka listens with SASL_SSL (SCRAM-SHA-512) only; its CA and every principal's password are in <state>/secrets.
+
+    \b
+    Example:
+      hub dev up
     """
     devstack.up(settings(), say=_say)
 
 
 @app.command()
 def down() -> None:
-    """Stop both; data stays in the state folder for the next `up`."""
+    """Stop both; data stays in the state folder for the next `up`.
+
+    \b
+    Example:
+      hub dev down
+    """
     devstack.down(settings(), say=_say)
 
 
@@ -38,7 +47,13 @@ def down() -> None:
 def status(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; exit 0 only if all answer.")] = False,
 ) -> None:
-    """Print the bootstrap address, the database URLs and whether each answers; exit 1 if any does not."""
+    """Print the bootstrap address, the database URLs and whether each answers; exit 1 if any does not.
+
+    \b
+    Examples:
+      hub dev status
+      hub dev status --quiet && echo ready
+    """
     components = devstack.status(settings())
     healthy = all(c.answers for c in components)
     if not quiet:
@@ -60,7 +75,12 @@ def compose_secrets(
     """Make the CA, the servers' certificates and every principal's and role's password for `docker compose up`.
 
     Idempotent: existing files are kept, missing ones added (folder 0700, files 0600). Nothing is printed but
-    the file names."""
+    the file names.
+
+    \b
+    Example:
+      hub dev compose-secrets && docker compose up -d
+    """
     outcome = make_for(settings(), folder)
     _say(f"{folder}: made {len(outcome.made)} files, kept {len(outcome.kept)}")
     for name in outcome.made:

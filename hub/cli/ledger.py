@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from hub.cli.common import MetricsPort, Once, console, emit, error, parse_instant, settings
+from hub.cli.common import MetricsPort, Once, console, emit, error, group, parse_instant, settings
 from hub.codec import default_codec
 from hub.domain.rules import RULES
 from hub.domain.times import show
@@ -18,7 +18,7 @@ from hub.engine import ConsumerEngine
 from hub.ledger.report import build_report
 from hub.ledger.service import LedgerHandler, open_database
 
-app = typer.Typer(help="The compliance ledger: record everything, name every breach.", no_args_is_help=True)
+app = group("The compliance ledger: record everything, name every breach.")
 
 
 @app.command()
@@ -26,13 +26,27 @@ def run(
     once: Once = False,
     metrics_port: MetricsPort = None,
 ) -> None:
-    """Store court events and every agency's feedback in the hash chain; publish checkpoints."""
+    """Store court events and every agency's feedback in the hash chain; publish checkpoints.
+
+    \b
+    Examples:
+      hub ledger run
+      hub ledger run --once
+    """
     cfg = settings()
     codec = default_codec()
     engine = ConsumerEngine(
-        cfg, LedgerHandler(cfg, codec), open_database(cfg), codec, once=once, metrics_port=metrics_port
+        cfg,
+        LedgerHandler(cfg, codec),
+        open_database(cfg, forever=not once),
+        codec,
+        once=once,
+        metrics_port=metrics_port,
     )
-    raise typer.Exit(engine.run())
+    code = engine.run()
+    if once and engine.summary is not None:
+        console.print(engine.summary.line())
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -47,11 +61,18 @@ def report(
     ] = None,
     output: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="table, json or csv.")] = "table",
     party: Annotated[
-        str | None, typer.Option("--party", help="Only this party, e.g. court:J0105 or agency:bank.")
+        str | None,
+        typer.Option("--party", help="Only this party: court:J0105 or agency:bank (or J0105, bank)."),
     ] = None,
     rule: Annotated[str | None, typer.Option("--rule", help="Only this rule, e.g. SHIELD_OVERDUE.")] = None,
 ) -> None:
-    """Every breach of the Opinions' rules as of an instant, and a summary."""
+    """Every breach of the Opinions' rules as of an instant, and a summary.
+
+    \b
+    Examples:
+      hub ledger report
+      hub ledger report --as-of 2026-03-31 --party bank --format csv > breaches.csv
+    """
     if rule is not None and rule not in RULES:
         error(f"unknown rule {rule!r}; rules: {', '.join(RULES)}")
         raise typer.Exit(2)
@@ -72,9 +93,9 @@ def _table(result) -> None:
         f"Compliance report as of {show(result.as_of, zone)} (times in {zone}, UTC{offset[:3]}:{offset[3:]})",
         style="bold",
     )
-    for party, group in groupby(sorted(result.violations, key=lambda v: (v.party, v.due_at)), key=lambda v: v.party):
+    for party, items in groupby(sorted(result.violations, key=lambda v: (v.party, v.due_at)), key=lambda v: v.party):
         table = Table("rule", "entry", "due at", "detail", title=party, title_justify="left")
-        for v in group:
+        for v in items:
             table.add_row(v.rule, v.entry_id, show(v.due_at, zone), v.detail)
         console.print(table)
     if result.imported:

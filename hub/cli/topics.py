@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-import typer
-
-from hub.cli.common import console, settings
+from hub.acl import ADMIN, AUDITOR
+from hub.cli.common import console, group, kafka_settings
 from hub.topics import create_topics, describe_topics
 
-app = typer.Typer(help="Create and describe the hub's topics (DESIGN §4).", no_args_is_help=True)
+app = group("Create and describe the hub's topics (docs/design.md §4).")
 
 
 @app.command()
 def create() -> None:
-    """Create every missing topic (idempotent); existing topics are checked, never altered."""
-    for name, outcome in create_topics(settings()).items():
+    """Create every missing topic (idempotent); existing topics are checked, never altered.
+
+    \b
+    Example:
+      hub topics create
+    """
+    for name, outcome in create_topics(kafka_settings(ADMIN)).items():
         console.print(f"{name}: {outcome}")
 
 
 @app.command()
 def describe() -> None:
-    """Partitions, replication, retention and record counts of every hub topic."""
-    for t in describe_topics(settings()):
+    """Partitions, replication, retention and record counts of every hub topic.
+
+    \b
+    Example:
+      hub topics describe
+    """
+    for t in describe_topics(kafka_settings(AUDITOR)):
         if not t.exists:
             console.print(f"{t.name}: missing ({t.purpose}); run `hub topics create`", style="red")
             continue

@@ -1,4 +1,4 @@
-"""The one consumer engine shared by every agency and by the ledger (DESIGN §7).
+"""The one consumer engine shared by every agency and by the ledger (docs/design.md §7).
 
 Per batch, one database transaction applies the handler's effects, records each processed event id
 (a replayed or republished event changes nothing), writes the resulting messages to the outbox, and
@@ -25,10 +25,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from hub import acl
 from hub.clients import consumer as make_consumer
-from hub.clients import idempotent_producer, is_fatal
+from hub.clients import idempotent_producer, is_fatal, wait_for_kafka
 from hub.codec import Codec, CodecError, future_dated, is_historical
-from hub.config import Settings
+from hub.config import ConfigError, Settings
 from hub.db import copy_rows, scratch_table
 from hub.domain.events import Event, EventValidationError
 from hub.engine import metrics, outbox
@@ -53,6 +54,55 @@ class Delivered:
     def timestamp(self) -> dt.datetime:
         """The broker's timestamp (LogAppendTime); built on demand, as most services never need it."""
         return dt.datetime.fromtimestamp(self.timestamp_ms / 1000, tz=dt.UTC)
+
+
+@dataclass
+class RunSummary:
+    """What one run of a service did, counted from committed transactions and acknowledged deliveries only
+    (`engine.summary`, logged at the end of `run()`; `line()` is the sentence for a person)."""
+
+    service: str
+    records_events: bool = False  # the ledger: it records events rather than answering them
+    read: int = 0  # events read (valid or not), each once: records already applied by the service are not counted
+    applied: int = 0  # an agency's SanctionApplied feedback
+    lifted: int = 0  # SanctionLifted (a retention that ended by itself included)
+    retained: int = 0  # SanctionRetained
+    failed: int = 0  # SanctionFailed
+    recorded: int = 0  # the ledger: events stored in the chain (a reused event id with new content included)
+    dead_lettered: int = 0
+    duplicates: int = 0  # events whose event_id the service had processed before: no effect again
+    published: int = 0  # outbox records delivered, dead letters aside (an agency's feedback, the ledger's checkpoints)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        if self.records_events:
+            what = f"{self.recorded} recorded"
+            published = f"{self.published} checkpoints published"
+        else:
+            what = f"{self.applied} applied, {self.lifted} lifted, {self.retained} retained, {self.failed} failed"
+            published = f"{self.published} feedback published"
+        return (
+            f"{self.service}: read {self.read} events: {what}, {self.dead_lettered} dead-lettered, "
+            f"{self.duplicates} duplicates skipped; {published} in {self.seconds:.1f}s"
+        )
+
+    def fields(self) -> dict[str, int | float]:
+        """The counts that apply to this kind of service, for a structured log line."""
+        kinds = ("recorded",) if self.records_events else ("applied", "lifted", "retained", "failed")
+        names = ("read", *kinds, "dead_lettered", "duplicates", "published")
+        return {**{name: getattr(self, name) for name in names}, "seconds": round(self.seconds, 2)}
+
+    def count_feedback(self, messages: list[OutboxMessage]) -> None:
+        for m in messages:
+            kind = next((v for k, v in m.headers if k == "event-type"), None)
+            if kind == "SanctionApplied":
+                self.applied += 1
+            elif kind == "SanctionLifted":
+                self.lifted += 1
+            elif kind == "SanctionRetained":
+                self.retained += 1
+            elif kind == "SanctionFailed":
+                self.failed += 1
 
 
 @dataclass
@@ -97,8 +147,9 @@ class _Fetcher(threading.Thread):
                 self.consumer.commit(offsets=offsets, asynchronous=True)
             except Exception as exc:  # a revoked partition, a coordinator moving: never fatal here
                 self.engine.log.debug("informational offset commit skipped", error=str(exc))
-        if self.engine.metrics_port and time.monotonic() - self._last_lag >= 5.0:
+        if self.engine.metrics_port is not None and (self.engine.lag_due or time.monotonic() - self._last_lag >= 5.0):
             self._last_lag = time.monotonic()
+            self.engine.lag_due = False
             self.engine.report_lag(self.consumer)
 
     def run(self) -> None:
@@ -187,6 +238,9 @@ class Handler(Protocol):
         """Periodic work (every few seconds, and once more with `final` when the engine stops)."""
         ...
 
+    # Optional: `kept_as_evidence`, how many records the last `repeated` stored anyway. A handler that has it
+    # records events rather than answering them (the ledger): its run is summarised as events recorded.
+
 
 class EngineError(RuntimeError):
     pass
@@ -244,9 +298,16 @@ class ConsumerEngine:
             renew=lambda: idempotent_producer(settings, handler.principal),
         )
         self._last_tick = 0.0
+        self._last_pending = 0.0
         self.fetcher: _Fetcher | None = None
         self._offset_rows: set[tuple[str, int]] = set()
         self._unassigned_since: float | None = None
+        if metrics_port is not None:
+            metrics.check_port(metrics_port)
+        self.summary = RunSummary(self.service, records_events=hasattr(handler, "kept_as_evidence"))
+        # The next offset to process per partition (from the database at assignment, then each commit): the lag.
+        self._next: dict[tuple[str, int], int] = {}
+        self.lag_due = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -256,12 +317,25 @@ class ConsumerEngine:
         self.stopping = True
 
     def run(self) -> int:
-        """Consume until stopped (or, with `once`, up to the end offsets present at start); exit code."""
+        """Consume until stopped (or, with `once`, up to the end offsets present at start); exit code.
+
+        First the broker must answer: a started service waits for it as long as it takes, `once` gives up after
+        HUB_CONNECT_TIMEOUT_SECONDS (hub.errors.Unavailable). At the end `summary` holds what the run did, and it
+        is logged."""
+        started = time.monotonic()
+        subscription = self.handler.subscription()
+        # Every series at 0 before the first scrape can come; a regex subscription's topics once the broker names them.
+        metrics.initialise(self.service, [s for s in subscription if not s.startswith("^")], self._writes())
+        self._with_db_retry(self.relay.pending)
+        self._last_pending = time.monotonic()
+        if self.metrics_port is not None:
+            metrics.serve(self.metrics_port, self.settings.metrics_address)
+        cluster = wait_for_kafka(self.settings, self.handler.principal, forever=not self.once)
+        patterns = [re.compile(s) for s in subscription if s.startswith("^")]
+        metrics.initialise(self.service, [t for t in cluster.topics if any(p.match(t) for p in patterns)])
+        # Only now: while it waits for a server the service has nothing to finish, and SIGTERM ends it at once.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.stop)
-        if self.metrics_port:
-            metrics.serve(self.metrics_port, self.settings.metrics_address)
-        subscription = self.handler.subscription()
         consumer = self.join()
         targets = self._end_offsets(consumer, subscription) if self.once else None
         fetcher = self.fetcher = _Fetcher(self, consumer)
@@ -281,11 +355,34 @@ class ConsumerEngine:
             fetcher.stop()
             self.relay.stop()
             fetcher.consumer.close()
-        if not self.relay.drain(timeout=150.0):
+        delivered = self.relay.drain(timeout=150.0)
+        self._summarise(started)
+        if not delivered:
             self.log.error("outbox not fully delivered; the rows stay pending for the next run")
             return 1
         self.log.info("stopped cleanly")
         return 0
+
+    def _summarise(self, started: float) -> None:
+        summary = self.summary
+        summary.published = sum(n for topic, n in self.relay.sent.items() if topic != self.dead_letter_topic)
+        summary.seconds = time.monotonic() - started
+        self.log.info(summary.line(), **summary.fields())
+
+    def _writes(self) -> list[str]:
+        """The topics the service writes: the dead letters, and what infra/kafka/acls.toml lets its principal write."""
+        try:
+            declared = {
+                g.name
+                for g in acl.grants(self.settings)
+                if g.principal == self.handler.principal
+                and g.resource == "topic"
+                and g.operation == "WRITE"
+                and g.pattern == "LITERAL"
+            }
+        except ConfigError:
+            declared = set()
+        return sorted({*declared, self.dead_letter_topic})
 
     # -- assignment: our database, not Kafka, knows where we are -------------------------------------
 
@@ -311,13 +408,19 @@ class ConsumerEngine:
         stored = self._with_db_retry(lambda: self._stored_offsets({(p.topic, p.partition) for p in partitions}))
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+            self._next[(p.topic, p.partition)] = p.offset
         consumer.assign(partitions)
         self._unassigned_since = None
+        self.lag_due = True
         self.log.info("partitions assigned", partitions=_by_topic(partitions, with_offsets=True))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         consumer.unassign()
         self._unassigned_since = time.monotonic()
+        for p in partitions:
+            self._next.pop((p.topic, p.partition), None)
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(self.service, p.topic, str(p.partition))
         self.log.info("partitions revoked", partitions=_by_topic(partitions, with_offsets=False))
 
     def _stored_offsets(self, keys: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
@@ -357,18 +460,33 @@ class ConsumerEngine:
         """The database half: one transaction for effects, processed ids, outbox and offsets."""
         now = self.clock()
         records = batch.records
+        began = time.monotonic()
         with self.db.begin() as conn:
             stored = self._claim(conn, records)
             delivered = [d for d in batch.delivered if d.offset >= stored[(d.topic, d.partition)]]
             dead = [x for x in batch.dead if x[0].offset() >= stored[(x[0].topic(), x[0].partition())]]
             new, again = self._first_time(conn, delivered)
             out = self.handler.apply(conn, new, now) if new else []
+            evidence = 0
             if again:
                 out.extend(self.handler.repeated(conn, again, now))
+                evidence = getattr(self.handler, "kept_as_evidence", 0)
+            answers = len(out)  # the handler's messages; the dead letters follow
             out.extend(self._dead_letter(m, kind, reason) for m, kind, reason in dead)
             outbox.add(conn, out)
-            self._advance(conn, records)
-        self._offset_rows.update(stored)  # only once committed: a lost transaction takes its inserted rows along
+            reached = self._advance(conn, records)
+        # Only once committed: a lost transaction takes its inserted rows, and what it did, along.
+        metrics.BATCH_DURATION.labels(self.service).observe(time.monotonic() - began)
+        self._offset_rows.update(stored)
+        for key, offset in reached.items():
+            self._next[key] = max(self._next.get(key, offset), offset)
+        self._observe_ages(delivered, dead)
+        summary = self.summary
+        summary.read += len(delivered) + len(dead)
+        summary.dead_lettered += len(dead)
+        summary.duplicates += len(again) - evidence
+        summary.recorded += len(new) + evidence
+        summary.count_feedback(out[:answers])
         for m, kind, reason in dead:
             self.log.warning(
                 "record sent to the dead-letter topic",
@@ -381,8 +499,8 @@ class ConsumerEngine:
             metrics.DEAD_LETTERED.labels(self.service, m.topic()).inc()
         for topic in {m.topic() for m in records}:
             metrics.RECORDS_CONSUMED.labels(self.service, topic).inc(sum(1 for m in records if m.topic() == topic))
-        metrics.EFFECTS_APPLIED.labels(self.service).inc(len(new))
-        metrics.DUPLICATES_SKIPPED.labels(self.service).inc(len(delivered) - len(new))
+        metrics.EFFECTS_APPLIED.labels(self.service).inc(len(new) + evidence)
+        metrics.DUPLICATES_SKIPPED.labels(self.service).inc(len(again) - evidence)
         if out:
             self.relay.wake()
         first, last = records[0], records[-1]
@@ -395,6 +513,19 @@ class ConsumerEngine:
             last=f"{last.topic()}[{last.partition()}]@{last.offset()}",
         )
         self._commit_to_kafka(records)
+
+    def _observe_ages(self, delivered: list[Delivered], dead: list[tuple[Message, str, str]]) -> None:
+        """Seconds from each record's broker timestamp to now, its batch committed."""
+        now_ms = time.time() * 1000
+        children: dict[str, object] = {}
+        stamped = [(d.topic, d.timestamp_ms) for d in delivered] + [(m.topic(), m.timestamp()[1]) for m, _k, _r in dead]
+        for topic, stamp in stamped:
+            if stamp <= 0:
+                continue  # no timestamp
+            child = children.get(topic)
+            if child is None:
+                child = children[topic] = metrics.RECORD_AGE.labels(self.service, topic)
+            child.observe(max(now_ms - stamp, 0.0) / 1000)  # type: ignore[attr-defined]
 
     def _claim(self, conn: Connection, records: list[Message]) -> dict[tuple[str, int], int]:
         """Lock this batch's partitions' stored offsets: records before them were already applied.
@@ -477,7 +608,8 @@ class ConsumerEngine:
                 )
         return fresh, again
 
-    def _advance(self, conn: Connection, records: list[Message]) -> None:
+    def _advance(self, conn: Connection, records: list[Message]) -> dict[tuple[str, int], int]:
+        """Store the next offset of each partition of the batch; returns them."""
         last: dict[tuple[str, int], int] = {}
         for m in records:
             key = (m.topic(), m.partition())
@@ -491,6 +623,7 @@ class ConsumerEngine:
             ),
             {"topics": [k[0] for k in last], "parts": [k[1] for k in last], "nexts": [o + 1 for o in last.values()]},
         )
+        return {k: o + 1 for k, o in last.items()}
 
     def _commit_to_kafka(self, records: list[Message]) -> None:
         """Informational only (lag tools read it); the database holds the offsets that count."""
@@ -504,22 +637,31 @@ class ConsumerEngine:
         if now - self._last_tick >= self.tick_interval:
             self._last_tick = now
             self._with_db_retry(self._tick)
+        if now - self._last_pending >= 5.0:
+            self._last_pending = now
+            self._with_db_retry(self.relay.pending)  # hub_outbox_pending, from the outbox table
 
     def _tick(self, final: bool = False) -> None:
         with self.db.begin() as conn:
             out = self.handler.tick(conn, self.clock(), final)
             outbox.add(conn, out)
+        self.summary.count_feedback(out)  # retentions that ended by themselves
         if out:
             self.relay.wake()
 
     def report_lag(self, consumer: Consumer) -> None:
-        """From the high watermarks the fetches already brought back: no extra broker round trips."""
+        """Per assigned partition, the high watermark minus the next offset to process. The watermarks come from
+        what the fetches already brought back; only a partition not fetched yet costs a round trip."""
         try:
-            for tp in consumer.position(consumer.assignment()):
-                _low, high = consumer.get_watermark_offsets(tp, cached=True)
-                if high < 0 or tp.offset < 0:
-                    continue
-                metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - tp.offset, 0))
+            nexts = dict(self._next)
+            for tp in consumer.assignment():
+                low, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    low, high = consumer.get_watermark_offsets(tp, timeout=2.0, cached=False)
+                following = nexts.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+                if following < 0:  # from the beginning: whatever the partition still holds
+                    following = low
+                metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - following, 0))
         except Exception as exc:
             self.log.debug("lag not measured", error=str(exc))
 

@@ -1,17 +1,94 @@
-"""Prometheus metrics of the consumer engine, labelled by service (`--metrics-port` serves them)."""
+"""Prometheus metrics of the consumer engine, labelled by service (`--metrics-port` serves them).
+
+Every series a service will have is made when it starts, at 0 (`initialise`): a scrape right after the start
+shows every metric with a value, and a rate over a counter that has not moved yet is 0, not missing. The
+per-partition lag appears with each partition's assignment and goes with its revocation.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, start_http_server
+import errno
+from collections.abc import Iterable
 
-RECORDS_CONSUMED = Counter("hub_records_consumed_total", "Records read from Kafka", ["service", "topic"])
-EFFECTS_APPLIED = Counter("hub_effects_applied_total", "New events applied in committed transactions", ["service"])
-DUPLICATES_SKIPPED = Counter("hub_duplicates_skipped_total", "Events already processed (same event_id)", ["service"])
-FEEDBACK_PUBLISHED = Counter("hub_outbox_published_total", "Outbox records delivered to Kafka", ["service", "topic"])
-DEAD_LETTERED = Counter("hub_dead_lettered_total", "Records sent to the dead-letter topic", ["service", "topic"])
-CONSUMER_LAG = Gauge("hub_consumer_lag", "High watermark minus position", ["service", "topic", "partition"])
-OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox records not yet delivered", ["service"])
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from hub.config import ConfigError
+
+RECORDS_CONSUMED = Counter(
+    "hub_records_consumed_total", "Records read from Kafka, in committed batches", ["service", "topic"]
+)
+EFFECTS_APPLIED = Counter(
+    "hub_effects_applied_total",
+    "Events processed for the first time (their event_id new to the service) in committed transactions",
+    ["service"],
+)
+DUPLICATES_SKIPPED = Counter(
+    "hub_duplicates_skipped_total", "Events already processed (same event_id): no effect again", ["service"]
+)
+FEEDBACK_PUBLISHED = Counter(
+    "hub_outbox_published_total", "Outbox records delivered to Kafka (acknowledged)", ["service", "topic"]
+)
+DEAD_LETTERED = Counter(
+    "hub_dead_lettered_total",
+    "Records that could not be decoded or validated, sent to the dead-letter topic (by source topic)",
+    ["service", "topic"],
+)
+CONSUMER_LAG = Gauge(
+    "hub_consumer_lag",
+    "Records on an assigned partition not yet processed: the high watermark minus the next offset the service "
+    "will process (0 when caught up)",
+    ["service", "topic", "partition"],
+)
+OUTBOX_PENDING = Gauge(
+    "hub_outbox_pending", "Outbox records not yet delivered (read from the outbox table)", ["service"]
+)
+BATCH_DURATION = Histogram(
+    "hub_batch_duration_seconds",
+    "Time to write one batch: its database transaction (effects, processed ids, outbox, offsets) to the commit",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+RECORD_AGE = Histogram(
+    "hub_record_age_seconds",
+    "Age of a record when its batch commits: now minus the broker's timestamp of the record",
+    ["service", "topic"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0),
+)
+
+
+def initialise(service: str, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> None:
+    """Make the service's series at 0: per topic it reads (consumed, dead-lettered, record age) and per topic it
+    writes (published). Idempotent; topics found later (a new agency's feedback for the ledger) are added so."""
+    EFFECTS_APPLIED.labels(service)
+    DUPLICATES_SKIPPED.labels(service)
+    BATCH_DURATION.labels(service)
+    for topic in reads:
+        RECORDS_CONSUMED.labels(service, topic)
+        DEAD_LETTERED.labels(service, topic)
+        RECORD_AGE.labels(service, topic)
+    for topic in writes:
+        FEEDBACK_PUBLISHED.labels(service, topic)
+
+
+def check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--metrics-port {port}: must be 1-65535")
 
 
 def serve(port: int, address: str = "127.0.0.1") -> None:
-    start_http_server(port, addr=address)
+    """Listen on address:port, or a ConfigError saying why not (the port taken, out of range, the address)."""
+    check_port(port)
+    try:
+        start_http_server(port, addr=address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"--metrics-port {port}: the port is in use on {address}") from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(
+                f"--metrics-port {port}: permission denied on {address} (below 1024 needs privileges)"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ConfigError(
+                f"--metrics-port {port}: {address} is not an address of this machine (HUB_METRICS_ADDRESS)"
+            ) from None
+        raise ConfigError(f"--metrics-port {port}: cannot listen on {address}: {exc.strerror or exc}") from None

@@ -70,6 +70,7 @@ class OutboxRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failures = 0
+        self.sent: Counter[str] = Counter()  # rows delivered by this relay, per topic (the run summary)
 
     def publish_pending(self) -> int:
         """Deliver one batch of unsent rows, oldest first; returns how many were delivered."""
@@ -104,6 +105,7 @@ class OutboxRelay:
                 sent = set(delivered)
                 for topic, count in Counter(r.topic for r in rows if r.id in sent).items():
                     metrics.FEEDBACK_PUBLISHED.labels(self.service, topic).inc(count)
+                    self.sent[topic] += count
             if errors:
                 self.failures += 1
                 self.log.error(

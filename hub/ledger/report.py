@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 from hub.config import Settings
 from hub.db import migrated
 from hub.domain.history import entry_states
+from hub.domain.lifecycle import Recorded
 from hub.domain.rules import Violation, judge
 from hub.domain.times import iso
 from hub.ledger.service import history, read_database
@@ -50,6 +52,20 @@ class Report:
         return out.getvalue()
 
 
+class UnknownParty(ValueError):
+    """`--party` names no court or agency of this ledger."""
+
+
+def known_party(name: str, agencies: Iterable[str], court: Iterable[Recorded]) -> str:
+    """`agency:bank`, `court:J0105`, or the bare `bank` / `J0105` for them; anything else is refused with the
+    list, since a misspelt party would otherwise report no breach at all."""
+    parties = {f"agency:{a}" for a in agencies} | {f"court:{r.event.court_code}" for r in court}  # type: ignore[attr-defined]
+    for candidate in (name, f"agency:{name}", f"court:{name}"):
+        if candidate in parties:
+            return candidate
+    raise UnknownParty(f"no party {name!r} in this ledger; parties: {', '.join(sorted(parties))}")
+
+
 def build_report(
     settings: Settings, as_of: dt.datetime | None = None, party: str | None = None, rule: str | None = None
 ) -> Report:
@@ -60,6 +76,7 @@ def build_report(
     db.dispose()
     violations = judge(court, feedback, as_of, settings.deadlines(), settings.agencies)
     if party:
+        party = known_party(party, settings.agencies, court)
         violations = [v for v in violations if v.party == party]
     if rule:
         violations = [v for v in violations if v.rule == rule]

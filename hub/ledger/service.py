@@ -28,9 +28,10 @@ _COLUMNS = (
 )
 
 
-def open_database(settings: Settings) -> Engine:
-    """The ledger's database as its owner, migrated if need be."""
-    return open_owned(settings, "ledger", "engine", "ledger")
+def open_database(settings: Settings, *, forever: bool = False) -> Engine:
+    """The ledger's database as its owner, migrated if need be; `forever`: a started service, which waits for the
+    server as long as it takes (else HUB_CONNECT_TIMEOUT_SECONDS, then hub.errors.Unavailable)."""
+    return open_owned(settings, "ledger", "engine", "ledger", forever=forever)
 
 
 def read_database(settings: Settings) -> Engine:
@@ -57,6 +58,9 @@ class LedgerHandler:
         self.every = dt.timedelta(seconds=settings.checkpoint_seconds)
         self.settings = settings
         self.log = get_logger("hub.ledger")
+        # How many records the last `repeated` stored anyway, as evidence: the engine counts them as recorded
+        # (its run summary and metrics), not as duplicates skipped.
+        self.kept_as_evidence = 0
 
     def subscription(self) -> list[str]:
         return [self.court_topic, self.subscription_pattern]
@@ -148,6 +152,7 @@ class LedgerHandler:
                     partition=d.partition,
                     offset=d.offset,
                 )
+        self.kept_as_evidence = len(conflicting)
         return self.apply(conn, conflicting, now) if conflicting else []
 
     def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:

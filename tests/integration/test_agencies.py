@@ -1,4 +1,4 @@
-"""Agencies on the real broker and database: apply, lift, feedback, exactly once (DESIGN §6, §7)."""
+"""Agencies on the real broker and database: apply, lift, feedback, exactly once (docs/design.md §6, §7)."""
 
 import datetime as dt
 import json
@@ -164,7 +164,7 @@ def test_check_rejects_invalid_ids_and_unknown_measures_clearly(hub_settings):
     markup = run_hub(hub_settings, "agency", "check", "bank", "--subject", "[/][b]:x:", "--measure", "LOAN_RESTRICTED")
     assert markup.returncode == 2 and "'[/][b]:x:' is" in markup.stderr, "input is quoted back as typed"
     text = run_hub(hub_settings, "agency", "check", "bank", "--subject", PERSON_ID, "--measure", "LOAN_RESTRICTED")
-    assert text.returncode == 2 and "hub db migrate bank" in text.stderr, "a checker never makes the tables"
+    assert text.returncode == 3 and "hub db migrate bank" in text.stderr, "a checker never makes the tables"
     assert run_hub(hub_settings, "db", "migrate", "bank").returncode == 0
     text = run_hub(hub_settings, "agency", "check", "bank", "--subject", PERSON_ID, "--measure", "LOAN_RESTRICTED")
     assert text.returncode == 0 and text.stdout.startswith("ALLOWED")

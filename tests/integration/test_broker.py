@@ -7,7 +7,7 @@ from hub.acl import agency_principal, court_principal
 from hub.clients import idempotent_producer
 from hub.codec import default_codec, event_headers
 from hub.config import SERVICES
-from hub.db import engine_for
+from hub.db import engine_for, provision
 from hub.domain.events import parse_event
 from hub.readback import end_offsets, read_range
 from hub.topics import COURT_EVENTS, describe_topics, feedback_topic
@@ -53,14 +53,15 @@ def test_topics_are_created_with_forever_retention_and_copartitioned(hub_setting
     assert set(end_offsets(hub_settings, hub_settings.topic(COURT_EVENTS))) == set(range(hub_settings.partitions))
 
 
-def test_each_service_database_accepts_a_connection(hub_settings):
+def test_each_service_database_accepts_its_own_role(hub_settings):
+    provision(hub_settings, SERVICES)
     names = set()
     for service in SERVICES:
         engine = engine_for(hub_settings, service)
         with engine.connect() as conn:
-            names.add(conn.execute(text("select current_database()")).scalar_one())
+            names.add(tuple(conn.execute(text("select current_database(), current_user")).one()))
         engine.dispose()
-    assert names == {f"{hub_settings.namespace}{s}" for s in SERVICES}
+    assert names == {(f"{hub_settings.namespace}{s}", s) for s in SERVICES}
 
 
 def test_local_cluster_listens_on_loopback_only(stack):

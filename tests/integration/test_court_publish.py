@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 from hub.codec import default_codec
 from hub.readback import end_offsets, read_range
@@ -84,15 +85,16 @@ def test_dry_run_publishes_nothing(hub_settings, tmp_path):
     assert sum(end_offsets(hub_settings, hub_settings.topic(COURT_EVENTS)).values()) == 0
 
 
-def test_delivery_failure_is_reported_with_its_exit_code(hub_settings, tmp_path):
+def test_a_missing_topic_is_named_before_anything_is_sent(hub_settings, tmp_path):
     path = tmp_path / "court.jsonl"
     _write(path, simulate(SimulationConfig(debtors=3, seed=4)).events)
-    # A namespace whose topics were never created: the broker refuses (auto-creation is off).
-    result = run_hub(
-        hub_settings, "court", "publish", str(path), HUB_NAMESPACE="nowhere_", HUB_DELIVERY_TIMEOUT_MS="3000"
-    )
+    # A namespace whose topics were never created (auto-creation is off): said at once, not after timeouts.
+    started = time.monotonic()
+    result = run_hub(hub_settings, "court", "publish", str(path), HUB_NAMESPACE="nowhere_")
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "deliveries failed" in result.stderr
+    assert "topic nowhere.court.list-events does not exist" in result.stderr
+    assert "hub topics create" in result.stderr and "nothing was published" in result.stderr
+    assert "Traceback" not in result.stderr and time.monotonic() - started < 30
 
 
 def test_simulate_publish_equals_publishing_the_file(hub_settings, tmp_path):
