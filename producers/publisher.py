@@ -91,14 +91,15 @@ class CourtPublisher:
     def producer_for(self, court_code: str) -> Producer:
         """The publisher's producer, made on first use as the principal of `court_code`'s court."""
         if self._producer is None:
-            producer = idempotent_producer(self.settings, court_principal(court_code))
-            self._check_ready(producer)
-            self._producer = producer
+            self._producer = idempotent_producer(self.settings, court_principal(court_code))
         return self._producer
 
-    def _check_ready(self, producer: Producer) -> None:
-        """Before anything is sent, the broker answers and the topic exists; else say which is missing (a
-        producer would wait out its delivery timeout in silence, then report every record timed out)."""
+    def check_ready(self, court_code: str) -> None:
+        """The broker answers and the topic exists, or hub.errors.Unavailable says which is missing: what a
+        person handing over a file wants to know before anything is sent (`hub court publish`), rather than
+        every record timed out after HUB_DELIVERY_TIMEOUT_MS. A case system embedding the publisher may skip
+        it: then records wait in the producer through a broker's restart."""
+        producer = self.producer_for(court_code)
         where = self.settings.bootstrap()
         try:
             metadata = producer.list_topics(self.topic, timeout=self.settings.connect_timeout_seconds)

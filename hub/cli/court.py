@@ -141,6 +141,8 @@ def publish(
     if publisher is None:
         console.print(f"{file}: {valid} valid, {len(rejected)} invalid; dry run, nothing published")
         raise typer.Exit(done)
+    if ready:
+        publisher.check_ready(ready[0].court_code)
     with progress_bar("publishing", len(ready)) as advance:
         report = publisher.send(ready, progress=advance)
     _print_report(report, cfg.topic(COURT_EVENTS), history)
@@ -263,6 +265,8 @@ def simulate_command(
                 continue
             publisher = CourtPublisher(cfg, history=history)
             ready = [publisher.prepare(parse_event(record, family="court")) for record in records]
+            if ready:
+                publisher.check_ready(ready[0].court_code)
             with progress_bar("publishing", len(ready)) as advance:
                 report = publisher.send(ready, progress=advance)
             _print_report(report, cfg.topic(COURT_EVENTS), history)
