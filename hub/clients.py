@@ -9,14 +9,13 @@ HUB_KAFKA_PASSWORD_FILE or, on the local stack, from its secrets folder.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from hub.config import ConfigError, Settings
-from hub.errors import Unavailable
+from hub.errors import Patience, Unavailable, what_to_do
 from hub.log import get_logger
 
 _librdkafka_log = logging.getLogger("hub.librdkafka")
@@ -128,10 +127,10 @@ def wait_for_kafka(settings: Settings, principal: str, forever: bool) -> Cluster
     where = settings.bootstrap()
     name = settings.kafka_username or principal
     log = get_logger("hub.kafka").bind(principal=name)
-    deadline = None if forever else time.monotonic() + settings.connect_timeout_seconds
-    backoff = 0.5
+    patience = Patience(None if forever else settings.connect_timeout_seconds)
     while True:
-        waited = 2.0 if deadline is None else max(min(2.0, deadline - time.monotonic()), 0.5)
+        left = patience.remaining()
+        waited = 2.0 if left is None else max(min(2.0, left), 0.5)
         try:
             metadata = probe.list_topics(timeout=waited)
             if metadata.brokers:
@@ -149,21 +148,7 @@ def wait_for_kafka(settings: Settings, principal: str, forever: bool) -> Cluster
             raise Unavailable(f"Kafka at {where}: TLS failed ({said}); check HUB_KAFKA_CA_FILE (see README Security)")
         reason = _reason(errors, waited)
         errors.clear()
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining < 0.1:
-            todo = (
-                "check that it runs and that HUB_KAFKA_BOOTSTRAP points at it"
-                if settings.kafka_bootstrap
-                else "start it with `hub dev up`, or set HUB_KAFKA_BOOTSTRAP"
-            )
+        if patience.exhausted():
+            todo = what_to_do("HUB_KAFKA_BOOTSTRAP", bool(settings.kafka_bootstrap))
             raise Unavailable(f"Kafka at {where} is not answering ({reason}); {todo}")
-        pause = round(backoff if remaining is None else min(backoff, remaining), 1)
-        log.warning(
-            f"waiting for Kafka at {where}: {reason}; retrying in {pause:g}s",
-            server="kafka",
-            address=where,
-            reason=reason,
-            retry_in=pause,
-        )
-        time.sleep(pause)
-        backoff = min(backoff * 2, 30.0)
+        patience.wait(log, f"waiting for Kafka at {where}: {reason}", server="kafka", address=where, reason=reason)

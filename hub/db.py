@@ -10,7 +10,6 @@ Roles (global to the server; one database per service and namespace):
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from hub.config import Settings
-from hub.errors import Unavailable
+from hub.errors import Patience, Unavailable, what_to_do
 from hub.log import get_logger
 
 AUDITOR = "auditor"  # reads every service's database, writes none (hub audit verify, hub ledger report)
@@ -191,34 +190,25 @@ def wait_for_database(settings: Settings, service: str, forever: bool, *, strict
     where = f"{target.host}:{target.port or 5432}"
     database, role = target.database, target.username
     log = get_logger("hub.db").bind(service=service)
-    deadline = None if forever else time.monotonic() + settings.connect_timeout_seconds
-    backoff = 0.5
+    patience = Patience(None if forever else settings.connect_timeout_seconds)
     while True:
-        remaining = 30.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
-        state, reason = _probe(url, timeout=min(5.0, remaining))
+        left = patience.remaining()
+        state, reason = _probe(url, timeout=5.0 if left is None else min(5.0, max(left, 0.0)))
         if state == "ok" or (not strict and state in ("refused", "missing")):
             return
         if state != "down":
             raise Unavailable(_refusal(settings, state, where, database, role, reason))
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining < 0.1:
-            todo = (
-                "check that it runs and that HUB_DATABASE_URL points at it"
-                if settings.database_url
-                else "start it with `hub dev up`, or set HUB_DATABASE_URL"
-            )
+        if patience.exhausted():
+            todo = what_to_do("HUB_DATABASE_URL", bool(settings.database_url))
             raise Unavailable(f"PostgreSQL at {where} is not answering ({reason}); {todo}")
-        pause = round(backoff if remaining is None else min(backoff, remaining), 1)
-        log.warning(
-            f"waiting for PostgreSQL at {where} (database {database}): {reason}; retrying in {pause:g}s",
+        patience.wait(
+            log,
+            f"waiting for PostgreSQL at {where} (database {database}): {reason}",
             server="postgresql",
             address=where,
             database=database,
             reason=reason,
-            retry_in=pause,
         )
-        time.sleep(pause)
-        backoff = min(backoff * 2, 30.0)
 
 
 def open_owned(settings: Settings, service: str, *chains: str, forever: bool = False) -> Engine:
