@@ -219,6 +219,10 @@ def open_owned(settings: Settings, service: str, *chains: str, forever: bool = F
     from hub.migrations import upgrade
 
     local = not settings.database_url
+    if local:  # a new service's password, so that the wait can try it before its role exists
+        from hub.devstack.secrets import ensure_postgres_users
+
+        ensure_postgres_users(settings.state_dir, [AUDITOR, *roles_of(service)])
     wait_for_database(settings, service, forever, strict=not local)
     if local:
         provision(settings, [service])
