@@ -274,10 +274,7 @@ class Settings(BaseSettings):
 
     def kafka_password(self, principal: str) -> str:
         if self.kafka_password_file is not None:
-            try:
-                return self.kafka_password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"HUB_KAFKA_PASSWORD_FILE {self.kafka_password_file}: {exc.strerror}") from None
+            return _read_secret(self.kafka_password_file, "HUB_KAFKA_PASSWORD_FILE")
         if self.kafka_bootstrap:
             raise ConfigError(
                 f"HUB_KAFKA_BOOTSTRAP is set but HUB_KAFKA_PASSWORD_FILE is not: give the password of {principal}"
@@ -333,10 +330,7 @@ class Settings(BaseSettings):
 
     def database_password(self, role: str) -> str:
         if self.database_password_file is not None:
-            try:
-                return self.database_password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"HUB_DATABASE_PASSWORD_FILE {self.database_password_file}: {exc.strerror}") from None
+            return _read_secret(self.database_password_file, "HUB_DATABASE_PASSWORD_FILE")
         if self.database_url:
             raise ConfigError(
                 f"HUB_DATABASE_URL is set but neither it nor HUB_DATABASE_PASSWORD_FILE gives the password of {role}"
@@ -374,6 +368,13 @@ class Settings(BaseSettings):
             env["HUB_DATABASE_URL"] = self.database_url
         env.update(extra)
         return env
+
+
+def _read_secret(path: Path, variable: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{variable} {path}: {exc.strerror}") from None
 
 
 def _local_ca(state_dir: Path) -> Path:

@@ -94,13 +94,13 @@ def _passwords(state_dir: Path, name: str) -> dict[str, str]:
 
 def postgres_password(state_dir: Path, role: str) -> str:
     """The password of a login role of the local database."""
-    password = _passwords(state_dir, POSTGRES_USERS_FILE).get(role)
-    if password is None:
-        raise StackError(
-            f"no database password for role {role!r} in {users_file(state_dir, POSTGRES_USERS_FILE)}: "
-            "`hub dev up` makes one for every service's roles"
-        )
-    return password
+    return _password(
+        state_dir,
+        POSTGRES_USERS_FILE,
+        role,
+        f"database role {role!r}",
+        "`hub dev up` makes one for every service's roles",
+    )
 
 
 def ensure_postgres_users(state_dir: Path, roles: Iterable[str]) -> dict[str, str]:
@@ -110,17 +110,22 @@ def ensure_postgres_users(state_dir: Path, roles: Iterable[str]) -> dict[str, st
 
 def kafka_password(state_dir: Path, principal: str) -> str:
     """The SCRAM password of `principal` on the local broker."""
-    path = users_file(state_dir)
+    return _password(
+        state_dir,
+        USERS_FILE,
+        principal,
+        f"Kafka principal {principal!r}",
+        "`hub dev up` (and `hub acl apply`) create one for each principal of infra/kafka/acls.toml and HUB_AGENCIES",
+    )
+
+
+def _password(state_dir: Path, file: str, name: str, what: str, remedy: str) -> str:
+    path = users_file(state_dir, file)
     if not path.exists():
-        raise StackError(
-            f"no Kafka password for principal {principal!r}: {path} does not exist; run `hub dev up` to make it"
-        )
-    password = kafka_users(state_dir).get(principal)
+        raise StackError(f"no password for {what}: {path} does not exist; run `hub dev up` to make it")
+    password = _passwords(state_dir, file).get(name)
     if password is None:
-        raise StackError(
-            f"no Kafka password for principal {principal!r} in {path}: `hub dev up` (and `hub acl apply`) create "
-            "one for each principal of infra/kafka/acls.toml and HUB_AGENCIES"
-        )
+        raise StackError(f"no password for {what} in {path}: {remedy}")
     return password
 
 
