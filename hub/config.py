@@ -164,6 +164,21 @@ class Settings(BaseSettings):
     check_tolerance_seconds: float = Field(
         default=5, ge=0, description="Slack for interception checks answered from an index that refreshes."
     )
+    check_journal_dir: Path | None = Field(
+        default=None,
+        description="Where a check service journals interception records while its database is away "
+        "(default: journal/ in the state folder). Keep it on a local disk that survives a restart.",
+    )
+    check_rate_per_key: float = Field(
+        default=5000, gt=0, description="Questions per second each API key may ask (`--rate` of hub agency keys add)."
+    )
+    check_max_index_age_seconds: float = Field(
+        default=15, gt=0, description="/readyz fails once the index has not matched the database for this long."
+    )
+    check_tls_cert_file: Path | None = Field(
+        default=None, description="The check service's certificate (PEM; default: issued by the local CA)."
+    )
+    check_tls_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
     ledger_name: str = Field(default="ledger", description="Key of this ledger's checkpoints.")
     checkpoint_rows: int = Field(default=1000, ge=1, description="Publish a checkpoint at least every N rows.")
     checkpoint_seconds: float = Field(default=60.0, gt=0, description="...or every T seconds when rows arrived.")

@@ -45,7 +45,7 @@ def grants(service: str) -> list[str]:
     if service != "ledger":
         checker = checker_role(service)
         statements += [
-            f"grant select on entries, restrictions to {checker}",
+            f"grant select on entries, restrictions, api_keys to {checker}",
             f"grant insert on interceptions to {checker}",
         ]
     return statements
@@ -62,6 +62,12 @@ def migrated(service: str, why: str) -> Iterator[None]:
     todo = f"start its service ({start}) or run `hub db migrate {service}` as its owner; {why}"
     try:
         yield
+    except psycopg.errors.UndefinedTable:
+        raise NotMigrated(f"the {service} database has no tables yet: {todo}") from None
+    except psycopg.OperationalError as exc:
+        if "does not exist" in str(exc):
+            raise NotMigrated(f"the {service} database does not exist yet: {todo}") from None
+        raise
     except ProgrammingError as exc:
         if isinstance(exc.orig, psycopg.errors.UndefinedTable):
             raise NotMigrated(f"the {service} database has no tables yet: {todo}") from None
@@ -72,7 +78,7 @@ def migrated(service: str, why: str) -> Iterator[None]:
         raise
 
 
-def _libpq_url(url: str) -> str:
+def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -87,7 +93,7 @@ def provision(settings: Settings, services: Iterable[str]) -> list[str]:
     roles = [AUDITOR, *(role for service in services for role in roles_of(service))]
     passwords = ensure_postgres_users(settings.state_dir, roles)
     made = []
-    with psycopg.connect(_libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:
         conn.execute("select pg_advisory_lock(%s)", (_PROVISION_LOCK,))  # services starting together
         conn.execute("revoke all on database postgres from public")
         for role in roles:
@@ -116,7 +122,7 @@ def provision(settings: Settings, services: Iterable[str]) -> list[str]:
 
 def drop_database(settings: Settings, service: str) -> None:
     name = make_url(settings.service_database_url(service)).database
-    with psycopg.connect(_libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
@@ -176,8 +182,10 @@ def _refusal(settings: Settings, state: str, where: str, database: str | None, r
     return f"PostgreSQL at {where}: TLS failed ({reason}); check HUB_DATABASE_CA_FILE and the URL's host"
 
 
-def wait_for_database(settings: Settings, service: str, forever: bool, *, strict: bool = True) -> None:
-    """Return once PostgreSQL lets the service's owner role into its database.
+def wait_for_database(
+    settings: Settings, service: str, forever: bool, *, strict: bool = True, role: str | None = None
+) -> None:
+    """Return once PostgreSQL lets `role` (the service's owner by default) into the service's database.
 
     While the server does not answer, a structured warning says so and the next attempt follows after a back-off
     (0.5 s doubling to 30 s): for ever when `forever` (a started service), else for HUB_CONNECT_TIMEOUT_SECONDS,
@@ -185,7 +193,7 @@ def wait_for_database(settings: Settings, service: str, forever: bool, *, strict
     a missing database and a failed TLS handshake are `Unavailable` at once, as no wait mends them; with
     `strict` False they count as an answer (the local stack's administrator is about to make the role and the
     database, `provision`)."""
-    url = settings.service_database_url(service)
+    url = settings.service_database_url(service, role)
     target = make_url(url)
     where = f"{target.host}:{target.port or 5432}"
     database, role = target.database, target.username

@@ -1,40 +1,48 @@
 """Automatic interception (自动拦截): is this subject restricted for this measure, right now?
 
-Ticket offices and loan desks ask many thousands of times a second, so an embedded checker answers
-from an in-memory index of the agency's restrictions, loaded once and refreshed from the entries that
-changed (a lift reaches it within `refresh` seconds; retentions end on time because each restriction
-carries its end). Blocks are written in the background every `flush` seconds to the agency's
-`interceptions` table (`close()` writes what is left), and the agency's service turns them into
-InterceptionRecorded feedback within a second: encoding them here would cost the ticket office more than
-the check itself. The one-off CLI check uses `cached=False`: it reads the database directly and records the
-block in the same transaction.
+Ticket offices and loan desks ask many thousands of times a second, so a checker answers from a compact
+in-memory index of the agency's restrictions (hub.agency.index), which follows the agency's commits by
+notification (hub.agency.follow): a lift reaches it within milliseconds, and retentions end on time because
+each restriction carries its end. A BLOCKED answer is returned only once its interception record is durable,
+in the agency's database by group commit or, while the database is away, in the local journal
+(hub.agency.recorder); the agency's service turns the records into InterceptionRecorded feedback. The check
+service (`hub agency serve`, hub.agency.api) and an embedded checker are the same object. The one-off CLI check
+uses `cached=False`: it reads the database directly and records the block in the same transaction.
 
-A checker connects as the agency's checker role (hub.db.checker_role): it reads restrictions and inserts
-interceptions, and can do nothing else; it never migrates and never touches Kafka, so a ticket office's host
-holds no credential that could publish or alter a sanction.
+A checker connects as the agency's checker role (hub.db.checker_role): it reads restrictions and API keys and
+inserts interceptions, and can do nothing else; it never migrates and never touches Kafka, so a ticket office's
+host holds no credential that could publish or alter a sanction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from consumers import load_policy
 from hub.agency import store
+from hub.agency.follow import Follower
+from hub.agency.journal import Journal
+from hub.agency.recorder import Recorder
+from hub.agency.store import Interception
 from hub.config import Settings
-from hub.db import checker_role, engine_for, migrated
+from hub.db import checker_role, engine_for, libpq_url, migrated
 from hub.domain.ids import IdNumberError, validate_any_id
-from hub.log import get_logger
 
 
 class CheckError(ValueError):
     """The question itself is wrong (an invalid ID number, a measure this agency does not have)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class CheckResult:
     measure: str
     entries: list[str]
     interception_id: str | None = None
+    checked_at: float | None = field(default=None, compare=False)
+    index_as_of: float | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict:
         return {"decision": self.decision, "subject": self.subject, "measure": self.measure, "entries": self.entries}
@@ -53,16 +63,17 @@ def normalise_subject(subject: str) -> str:
     try:
         return validate_any_id(subject)
     except IdNumberError as exc:
-        raise CheckError(f"subject {subject!r} is {exc}") from None
+        raise CheckError(f"subject {subject!r} is {exc}", "subject") from None
 
 
-PENDING_LIMIT = 20_000
-
-# (measures bit mask, entry id, end as epoch seconds or None while the entry stands)
-Restriction = tuple[int, str, float | None]
+def journal_folder(settings: Settings) -> Path:
+    return settings.check_journal_dir or settings.state_dir / "journal"
 
 
 class InterceptionChecker:
+    """`refresh`: seconds between the follower's heartbeats when no notification comes. `flush` is accepted for
+    callers of the earlier API and ignored: blocks are durable when `check` returns."""
+
     def __init__(
         self,
         settings: Settings,
@@ -71,148 +82,106 @@ class InterceptionChecker:
         *,
         cached: bool = True,
         refresh: float = 1.0,
-        flush: float = 0.1,
+        flush: float | None = None,
+        keys: bool = False,
     ):
         self.settings = settings
         self.policy = load_policy(agency, settings)
-        self.db = db or engine_for(settings, agency, role=checker_role(self.policy.name))
+        role = checker_role(self.policy.name)
+        self.db = db or engine_for(settings, agency, role=role, connect_args={"connect_timeout": 3})
         self.bits = {m: 1 << i for i, m in enumerate(self.policy.measures)}
         self.cached = cached
-        self.log = get_logger("hub.check").bind(service=self.policy.name)
-        self._index: dict[str, tuple[Restriction, ...]] = {}
-        self._seen_change = 0
-        self._pending: list[tuple[str, float, str, str, list[str], str]] = []
-        self._lock = threading.Lock()
-        self._halt = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.follower: Follower | None = None
+        self.recorder: Recorder | None = None
         if cached:
+            url = libpq_url(settings.service_database_url(agency, role))
+            self.follower = Follower(url, self.policy.measures, heartbeat=refresh, keys=keys)
             with migrated(self.policy.name, "a checker never migrates"):
-                self._load()
-            self._thread = threading.Thread(target=self._background, args=(refresh, flush), daemon=True)
-            self._thread.start()
+                self.follower.load()
+            journal = Journal(journal_folder(settings), f"{settings.namespace}{self.policy.name}")
+            self.recorder = Recorder(url, journal)
+            self.follower.start()
 
     # -- the question ------------------------------------------------------------------------------
 
-    def check(self, subject: str, measure: str, channel: str = "api") -> CheckResult:
+    def question(self, subject: str, measure: str) -> str:
+        """The subject normalised, once the question is known to make sense here (else CheckError)."""
         subject = normalise_subject(subject)
-        bit = self.bits.get(measure)
-        if bit is None:
+        if measure not in self.bits:
             raise CheckError(
-                f"{measure!r} is not a measure of {self.policy.name}; measures: {', '.join(self.policy.measures)}"
+                f"{measure!r} is not a measure of {self.policy.name}; measures: {', '.join(self.policy.measures)}",
+                "measure",
             )
+        return subject
+
+    def check(self, subject: str, measure: str, channel: str = "api") -> CheckResult:
         if not self.cached:
+            subject = self.question(subject, measure)
             with migrated(self.policy.name, "a checker never migrates"):
                 return self._check_in_database(subject, measure, channel)
+        results, durable = self.decide([(subject, measure, channel)])
+        if durable is not None:
+            durable.result()
+        return results[0]
+
+    def decide(self, questions: list[tuple[str, str, str]]) -> tuple[list[CheckResult], Future | None]:
+        """Answers from the index, and a future that resolves once their blocks are durable (None: no block).
+        Every question is validated before any is answered, so a bad one records nothing."""
+        assert self.follower is not None and self.recorder is not None, "decide needs a cached checker"
+        normalised = [(self.question(s, m), m, c) for s, m, c in questions]
         now = time.time()
-        held = self._index.get(subject, ())
-        entries = sorted(e for mask, e, until in held if mask & bit and (until is None or until > now))
-        if not entries:
-            return CheckResult("ALLOWED", subject, measure, [])
-        interception_id = str(uuid.uuid4())
-        with self._lock:
-            self._pending.append((interception_id, now, subject, measure, entries, channel))
-            backlog = len(self._pending)
-        if backlog >= PENDING_LIMIT:
-            self.flush()  # the writer fell behind: the caller writes, so memory stays bounded and nothing is lost
-        return CheckResult("BLOCKED", subject, measure, entries, interception_id)
+        index, as_of = self.follower.index, self.follower.as_of
+        at = dt.datetime.fromtimestamp(now, dt.UTC)
+        results, blocks = [], []
+        for subject, measure, channel in normalised:
+            entries = index.blocking(subject, measure, now)
+            if not entries:
+                results.append(CheckResult("ALLOWED", subject, measure, [], None, now, as_of))
+                continue
+            interception_id = str(uuid.uuid4())
+            blocks.append((interception_id, at, subject, measure, channel, entries))
+            results.append(CheckResult("BLOCKED", subject, measure, entries, interception_id, now, as_of))
+        return results, self.recorder.record(blocks) if blocks else None
+
+    def held(self, subject: str) -> list[tuple[str, str, float | None]]:
+        """Every restriction of one subject in force now: (entry id, measure, until)."""
+        assert self.follower is not None
+        return self.follower.index.held(normalise_subject(subject), time.time())
 
     def _check_in_database(self, subject: str, measure: str, channel: str) -> CheckResult:
         now = time.time()
         with self.db.begin() as conn:
             entries = store.blocking_entries(conn, subject, measure, dt.datetime.fromtimestamp(now, dt.UTC))
             if not entries:
-                return CheckResult("ALLOWED", subject, measure, [])
+                return CheckResult("ALLOWED", subject, measure, [], None, now, now)
             interception_id = str(uuid.uuid4())
             at = dt.datetime.fromtimestamp(now, dt.UTC)
-            store.record_interceptions(conn, [(interception_id, at, subject, measure, channel, entries)])
-        return CheckResult("BLOCKED", subject, measure, entries, interception_id)
+            block: Interception = (interception_id, at, subject, measure, channel, entries)
+            store.record_interceptions(conn, [block])
+        return CheckResult("BLOCKED", subject, measure, entries, interception_id, now, now)
 
-    # -- recording blocks --------------------------------------------------------------------------
-
-    def flush(self) -> None:
-        """Write the blocks recorded so far (the agency's service makes them feedback)."""
-        with self._lock:
-            blocks, self._pending = self._pending, []
-        if blocks:
-            with self.db.begin() as conn:
-                store.record_interceptions(
-                    conn,
-                    ((i, dt.datetime.fromtimestamp(at, dt.UTC), s, m, c, e) for i, at, s, m, e, c in blocks),
-                )
-
-    # -- the index ---------------------------------------------------------------------------------
-
-    def _load(self) -> None:
-        started = time.perf_counter()
-        with self.db.begin() as conn:
-            self._seen_change = store.committed_changes(conn)
-        with self.db.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "select subject_id, entry_id, extract(epoch from until) as until, array_agg(measure) as measures "
-                    "from restrictions group by subject_id, entry_id, until"
-                ).execution_options(stream_results=True, yield_per=20_000)
-            )
-            self._index = self._build(rows)
-        self.log.info("interception index loaded", subjects=len(self._index), seconds=time.perf_counter() - started)
-
-    def _build(self, rows) -> dict[str, tuple[Restriction, ...]]:
-        index: dict[str, tuple[Restriction, ...]] = {}
-        bits = self.bits
-        for subject, entry_id, until, measures in rows:
-            mask = 0
-            for m in measures:
-                mask |= bits.get(m, 0)
-            item = (mask, entry_id, None if until is None else float(until))
-            index[subject] = (*index.get(subject, ()), item)
-        return index
+    # -- the index and the records -----------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Re-read the subjects whose entries changed since the last look; returns how many."""
-        with self.db.begin() as conn:
-            upto = store.committed_changes(conn)
-        if upto <= self._seen_change:
-            return 0
-        with self.db.connect() as conn:
-            changed = conn.execute(
-                text("select distinct subject_id from entries where change_seq > :seen and change_seq <= :upto"),
-                {"seen": self._seen_change, "upto": upto},
-            ).all()
-            subjects = list({r.subject_id for r in changed})
-            rows = conn.execute(
-                text(
-                    "select subject_id, entry_id, extract(epoch from until) as until, array_agg(measure) "
-                    "from restrictions where subject_id = any(:subjects) group by subject_id, entry_id, until"
-                ),
-                {"subjects": subjects},
-            )
-            fresh = self._build(rows)
-        for subject in subjects:
-            if subject in fresh:
-                self._index[subject] = fresh[subject]
-            else:
-                self._index.pop(subject, None)
-        self._seen_change = upto
-        return len(subjects)
+        """Catch up with the database now (the follower does so by itself on every commit)."""
+        assert self.follower is not None
+        return self.follower.refresh()
 
-    def _background(self, refresh: float, flush: float) -> None:
-        last_refresh = time.monotonic()
-        while not self._halt.wait(flush):
-            try:
-                self.flush()
-                if time.monotonic() - last_refresh >= refresh:
-                    last_refresh = time.monotonic()
-                    self.refresh()
-            except Exception as exc:  # the database may be restarting: keep answering, retry next round
-                self.log.warning("interception index or recorder waiting", error=str(exc))
+    def flush(self) -> None:
+        """Wait until every block answered so far is durable (it already is when `check` returned)."""
+        if self.recorder is not None:
+            self.recorder.record([]).result()
 
-    # -- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def index_as_of(self) -> float | None:
+        return None if self.follower is None else self.follower.as_of
 
     def close(self) -> None:
-        self._halt.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.flush()
+        if self.follower is not None:
+            self.follower.close()
+        if self.recorder is not None:
+            self.recorder.close()
+        self.db.dispose()
 
     def __enter__(self) -> InterceptionChecker:
         return self

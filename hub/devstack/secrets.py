@@ -70,6 +70,12 @@ def postgres_certificate(state_dir: Path) -> tuple[Path, Path]:
     return issued.cert, issued.key
 
 
+def check_certificate(state_dir: Path) -> tuple[Path, Path]:
+    """The check services' certificate and key (PEM) on the local stack, made or renewed as needed."""
+    issued = local_ca(state_dir).issue("check", "check", hosts=("127.0.0.1", "localhost"))
+    return issued.cert, issued.key
+
+
 def users_file(state_dir: Path, name: str = USERS_FILE) -> Path:
     return secrets_dir(state_dir) / name
 

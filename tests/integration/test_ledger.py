@@ -2,13 +2,8 @@
 
 import datetime as dt
 import json
-import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 from sqlalchemy import text
 
@@ -24,7 +19,7 @@ from hub.readback import read_range
 from hub.topics import COURT_EVENTS, DEAD_LETTER, create_topics, feedback_topic
 from producers.simulator import SimulationConfig, simulate
 from tests.integration.helpers import ledger_query, publish, run_agency_once, run_ledger_once, simulated
-from tests.support import PERSON_ID, court_sample, feedback_sample, hub_env, run_hub
+from tests.support import PERSON_ID, court_sample, feedback_sample, run_hub
 
 AGENCIES = ["bank", "tax", "land", "transport"]
 
@@ -137,43 +132,6 @@ def test_a_late_shielding_is_shielded_as_of_its_decision_but_active_as_known_bef
     assert known_now["digest"] != known_before["digest"]
     cli = run_hub(hub_settings, "audit", "replay", "--as-of", as_of.isoformat(), "--known-at", between.isoformat())
     assert json.loads(cli.stdout)["entries"]["LATE"]["state"] == "ACTIVE"
-
-
-def test_ledger_survives_sigkill_with_nothing_lost_or_stored_twice(hub_settings):
-    events = simulated(2500, seed=12)
-    publish(hub_settings, events)
-    for agency in ("bank", "transport"):
-        assert run_agency_once(hub_settings, agency) == 0
-    hub = str(Path(sys.executable).parent / "hub")
-    env = hub_env(hub_settings, HUB_BATCH_SIZE="50", HUB_INSTANCE_ID="ledger-1", HUB_CHECKPOINT_ROWS="500")
-    rng = random.Random(3)
-    counts = []
-    for _ in range(5):
-        proc = subprocess.Popen([hub, "ledger", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        before = counts[-1] if counts else 0
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _stored(hub_settings) == before:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.8))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        counts.append(_stored(hub_settings))
-    final = subprocess.run([hub, "ledger", "run", "--once"], env=env, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr[-2000:]
-
-    codec = default_codec()
-    topics = [hub_settings.topic(COURT_EVENTS)] + [hub_settings.topic(feedback_topic(a)) for a in ("bank", "transport")]
-    on_topics = {codec.decode_event(r.value).event_id for t in topics for r in read_range(hub_settings, t)}
-    assert counts[-2] < len(on_topics), f"the stream ended before the last kills: {counts}"
-    stored = ledger_query(hub_settings, "select event_id::text from ledger_events")
-    assert len(stored) == len({r[0] for r in stored}) == len(on_topics)
-    assert {r[0] for r in stored} == on_topics
-    result = verify(hub_settings.model_copy(update={"agencies": ("bank", "transport")}))
-    assert result.ok, result.differences
-
-
-def _stored(settings) -> int:
-    return ledger_query(settings, "select count(*) from ledger_events")[0][0]
 
 
 def test_a_new_agency_topic_is_read_without_code_change_and_impostors_are_dead_lettered(hub_settings):
