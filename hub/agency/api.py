@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import models_json_schema
 
 from hub.agency.check import CheckError, CheckResult, InterceptionChecker
 from hub.agency.keys import ApiKey
@@ -54,18 +55,25 @@ class Batch(BaseModel):
     checks: list[Question] = Field(description=f"Up to {BATCH_LIMIT} questions.")
 
 
-class Answer(BaseModel):
-    decision: str = Field(examples=["BLOCKED"])
-    subject: str
+class Decision(BaseModel):
+    decision: str = Field(examples=["BLOCKED"], description="ALLOWED or BLOCKED.")
+    subject: str = Field(description="The subject as normalised (upper-case check character).")
     measure: str
     entries: list[str] = Field(description="The entries that block (empty when ALLOWED).")
-    checked_at: str
-    index_as_of: str | None = Field(description="The index held every change the agency committed before this.")
     interception_id: str | None = Field(description="The interception record of a block (its feedback event id).")
 
 
-class Answers(BaseModel):
-    results: list[Answer]
+class Instants(BaseModel):
+    checked_at: str = Field(description="When the question was answered (UTC, to the millisecond).")
+    index_as_of: str | None = Field(description="The index held every change the agency committed before this.")
+
+
+class Answer(Decision, Instants):
+    pass
+
+
+class Answers(Instants):
+    results: list[Decision] = Field(description="In the order of the questions.")
 
 
 class Restriction(BaseModel):
@@ -91,16 +99,22 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _answer(r: CheckResult) -> dict[str, Any]:
-    return {
-        "decision": r.decision,
-        "subject": r.subject,
-        "measure": r.measure,
-        "entries": r.entries,
-        "checked_at": _iso(r.checked_at),
-        "index_as_of": _iso(r.index_as_of),
-        "interception_id": r.interception_id,
-    }
+def _shared(result: CheckResult) -> dict[str, Any]:
+    """The instants of one request's answers: checker.decide reads the clock and the index once."""
+    return {"checked_at": _iso(result.checked_at), "index_as_of": _iso(result.index_as_of)}
+
+
+def _answers(results: list[CheckResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "decision": r.decision,
+            "subject": r.subject,
+            "measure": r.measure,
+            "entries": r.entries,
+            "interception_id": r.interception_id,
+        }
+        for r in results
+    ]
 
 
 class RateLimits:
@@ -252,34 +266,24 @@ def create_app(checker: InterceptionChecker, max_index_age: float, default_rate:
         metrics.count(results, started)
         return results
 
-    async def single(scope: dict, receive: Callable, send: Callable) -> None:
-        """POST /v1/checks, the call a ticket office makes thousands of times a second, taken before the
-        framework: its per-request machinery (dependency injection, middleware) costed more than half of a check's
-        CPU. The same model validates the body; answers and errors are the same as on every other route."""
+    async def posted(scope: dict, receive: Callable, model: type[BaseModel], limit: int) -> tuple[ApiKey, Any]:
         headers = dict(scope["headers"])
+        body = await _body(receive, limit)
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        key = authorised(token.strip() if scheme.lower() == "bearer" else None)
         try:
-            body = await _body(receive, SINGLE_BODY_LIMIT)
-            token = headers.get(b"authorization", b"").decode("latin-1")
-            scheme, _, token = token.partition(" ")
-            key = authorised(token.strip() if scheme.lower() == "bearer" else None)
-            try:
-                question = Question.model_validate_json(body)
-            except ValidationError as exc:
-                raise malformed(exc.errors(), headers.get(b"content-type", b"").decode("latin-1")) from None
-            allow(key, 1)
-            (result,) = await answer(key, [question])
-        except ApiError as exc:
-            await _send(send, exc.status, {"error": exc.error, "field": exc.field, "detail": exc.detail}, exc.headers)
-            return
-        await _send(send, 200, _answer(result))
+            return key, model.model_validate_json(body)
+        except ValidationError as exc:
+            raise malformed(exc.errors(), headers.get(b"content-type", b"").decode("latin-1")) from None
 
-    @app.post(
-        "/v1/checks/batch",
-        response_model=Answers,
-        responses=errors,
-        summary=f"Up to {BATCH_LIMIT} questions in one call (all valid, or none answered)",
-    )
-    async def batch(body: Batch, key: Caller) -> JSONResponse:
+    async def single(scope: dict, receive: Callable) -> dict:
+        key, question = await posted(scope, receive, Question, SINGLE_BODY_LIMIT)
+        allow(key, 1)
+        (result,) = await answer(key, [question])
+        return {**_shared(result), **_answers([result])[0]}
+
+    async def batch(scope: dict, receive: Callable) -> dict:
+        key, body = await posted(scope, receive, Batch, BATCH_BODY_LIMIT)
         if len(body.checks) > BATCH_LIMIT:
             raise ApiError(422, "too_many_checks", f"{len(body.checks)} questions: at most {BATCH_LIMIT}", "checks")
         allow(key, max(1, len(body.checks)))
@@ -290,7 +294,7 @@ def create_app(checker: InterceptionChecker, max_index_age: float, default_rate:
                 index = next(i for i, q in enumerate(body.checks) if _fails(checker, q))
                 exc.field = f"checks[{index}].{exc.field}"
             raise
-        return JSONResponse({"results": [_answer(r) for r in results]})
+        return {**(_shared(results[0]) if results else {}), "results": _answers(results)}
 
     @app.get("/v1/subjects/{subject}", response_model=Subject, responses=errors, summary="A subject's restrictions")
     async def subject(subject: str, key: Caller) -> JSONResponse:
@@ -341,24 +345,34 @@ def create_app(checker: InterceptionChecker, max_index_age: float, default_rate:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     schema = app.openapi
-    app.openapi = lambda: _with_single_check(schema())  # type: ignore[method-assign]
-    return CheckApp(app, single)
+    app.openapi = lambda: _with_posted_routes(schema())  # type: ignore[method-assign]
+    return CheckApp(app, {"/v1/checks": single, "/v1/checks/batch": batch})
 
 
 SINGLE_BODY_LIMIT = 64 * 1024
+BATCH_BODY_LIMIT = BATCH_LIMIT * 1024
 
 
 class CheckApp:
-    """The ASGI application: POST /v1/checks by the fast path, everything else by FastAPI."""
+    """The ASGI application. The two POST routes, which ticket offices call thousands of times a second, are
+    taken before the framework, whose per-request machinery (dependency injection, middleware, a second JSON
+    parse) cost more than half of a check's CPU: the same pydantic models parse and validate their bodies, and
+    their answers and errors have the same shapes. FastAPI serves everything else, and the OpenAPI document."""
 
-    def __init__(self, app: FastAPI, single: Callable):
-        self.app, self.single = app, single
+    def __init__(self, app: FastAPI, routes: dict[str, Callable]):
+        self.app, self.routes = app, routes
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/checks" and scope["method"] == "POST":
-            await self.single(scope, receive, send)
-        else:
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if route is None:
             await self.app(scope, receive, send)
+            return
+        try:
+            body = await route(scope, receive)
+        except ApiError as exc:
+            await _send(send, exc.status, {"error": exc.error, "field": exc.field, "detail": exc.detail}, exc.headers)
+            return
+        await _send(send, 200, body)
 
 
 async def _body(receive: Callable, limit: int) -> bytes:
@@ -368,7 +382,7 @@ async def _body(receive: Callable, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, "body_too_large", f"a single check's body is at most {limit} bytes", None)
+            raise ApiError(413, "body_too_large", f"the body is over {limit // 1024} KiB", None)
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
@@ -382,36 +396,50 @@ async def _send(send: Callable, status: int, body: dict, headers: dict | None = 
     await send({"type": "http.response.body", "body": data})
 
 
-def _with_single_check(document: dict) -> dict:
-    """The fast path's route in the OpenAPI document, made of the same models as the batch route's."""
+def _with_posted_routes(document: dict) -> dict:
+    """The routes CheckApp answers itself, in the OpenAPI document, made of the models that validate them."""
     if "/v1/checks" in document["paths"]:
         return document
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in (Question, Batch, Answer, Answers, Problem)],
+        ref_template="#/components/schemas/{model}",
+    )
+    document.setdefault("components", {}).setdefault("schemas", {}).update(schemas["$defs"])
     problem = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    document["paths"]["/v1/checks"] = {
-        "post": {
-            "summary": "Check one subject for one measure",
-            "description": "A BLOCKED answer is sent once its interception record is durable.",
-            "security": [{"HTTPBearer": []}],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Question"}}},
-            },
-            "responses": {
-                "200": {
-                    "description": "The decision",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}},
-                },
-                **{code: {"description": why, **problem} for code, why in _PROBLEMS.items()},
-            },
-        }
+    routes = {
+        "/v1/checks": ("Check one subject for one measure", "Question", "Answer"),
+        "/v1/checks/batch": (
+            f"Up to {BATCH_LIMIT} questions in one call (all valid, or none answered)",
+            "Batch",
+            "Answers",
+        ),
     }
+    for path, (summary, asked, answered) in routes.items():
+        document["paths"][path] = {
+            "post": {
+                "summary": summary,
+                "description": "A BLOCKED answer is sent once its interception record is durable.",
+                "security": [{"HTTPBearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{asked}"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "The decisions",
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{answered}"}}},
+                    },
+                    **{code: {"description": why, **problem} for code, why in _PROBLEMS.items()},
+                },
+            }
+        }
     return document
 
 
 _PROBLEMS = {
     "400": "A body that is not the JSON asked for",
     "401": "No valid API key",
-    "413": "A body over 64 KiB",
+    "413": "A body over 64 KiB (a batch: 1,000 KiB)",
     "422": "An invalid ID number or a measure the agency does not have",
     "429": "The key's rate exceeded (see Retry-After)",
 }
