@@ -7,7 +7,7 @@ HUB    := $(VENV)/bin/hub
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-reliability test-unit lint bench bench-quick compose-check up down status clean
+.PHONY: install demo test test-reliability test-unit lint bench bench-quick bench-tools compose-check up down status clean
 
 install: $(STAMP)
 
@@ -59,11 +59,20 @@ define run_bench
 	exit $$rc
 endef
 
-bench: install
+bench: install bench-tools
 	$(call run_bench,full)
 
-bench-quick: install
+bench-quick: install bench-tools
 	$(call run_bench,quick)
+
+# Debian's wrk, P3's HTTP load generator, installed when missing (as root, or through sudo). A failed install
+# does not stop the benchmarks: P3 then reports its wrk rows as failed, with the reason.
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  echo "installing wrk (apt-get)"; \
+	  { $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y wrk; } \
+	    || echo "warning: could not install wrk; P3's wrk rows will be reported as failed" >&2; }
 
 test-unit: install
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
