@@ -32,6 +32,8 @@ _CHANGED = (
     "group by subject_id, entry_id, until"
 )
 _CHANGED_SUBJECTS = "select distinct subject_id from entries where change_seq > %(seen)s and change_seq <= %(upto)s"
+# Changed subjects live in the index's overlay (about 95 bytes each) until they are merged into its arrays.
+COMPACT_AFTER = 200_000
 _KEYS = "select key_id, system, secret_sha256, rate_per_second, created_at, revoked_at from api_keys"
 
 
@@ -94,8 +96,8 @@ class Follower:
             index = self.index
             for subject, rows in fresh.items():
                 index.replace(subject, rows)
-            if index.overlay_size > max(50_000, len(index) // 10):
-                self.index = index.compacted()
+            if index.overlay_size > COMPACT_AFTER:
+                self.index = index.compacted()  # seconds at the national list's size; checks go on meanwhile
             self._seen, changed = upto, len(fresh)
         self.as_of = started
         return changed

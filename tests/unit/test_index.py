@@ -193,7 +193,7 @@ def test_what_does_not_fit_is_refused():
     with pytest.raises(ValueError):
         RestrictionIndex.build(MEASURES, [("1101051949123100é", "E1", None, ["AIR"])])
     with pytest.raises(ValueError):
-        RestrictionIndex.build(MEASURES, [("A", "E" * 65, None, ["AIR"])])
+        RestrictionIndex.build(MEASURES, [("A", "执" * 267, None, ["AIR"])])  # over 800 bytes of UTF-8
     index = RestrictionIndex(MEASURES)
     with pytest.raises(ValueError):
         index.replace("A", [("B", "E1", None, ["AIR"])])
@@ -202,6 +202,15 @@ def test_what_does_not_fit_is_refused():
     with pytest.raises(ValueError):
         RestrictionIndex([f"M{i}" for i in range(17)])
     assert index.blocking("11010519491231002XX", "AIR", NOW) == []  # asking is fine: it is simply not there
+
+
+def test_the_longest_entry_id_an_event_may_carry_fits():
+    longest = [("A", "E" * 200, None, ["AIR"]), ("B", "执" * 200, None, ["AIR"])]  # events.ShortText: 200 characters
+    index = RestrictionIndex.build(MEASURES, longest)
+    index.replace("C", [("C", "执" * 200, None, ["AIR"])])
+    for built in (index, index.compacted()):
+        assert built.blocking("A", "AIR", NOW) == ["E" * 200]
+        assert built.blocking("B", "AIR", NOW) == built.blocking("C", "AIR", NOW) == ["执" * 200]
 
 
 def test_compaction_keeps_shared_entry_ids_once_and_drops_lifted_ones():
@@ -217,3 +226,23 @@ def test_compaction_keeps_shared_entry_ids_once_and_drops_lifted_ones():
     assert compacted.blocking("A", "RAIL", NOW) == ["E3"]
     assert compacted.blocking("B", "AIR", NOW) == ["E1"]
     assert "C" not in compacted
+
+
+def test_long_and_varied_strings_sort_and_deduplicate_as_bytes():
+    """Ids that vary in every byte, over several 8-byte words, exercise the packed sort keys fully."""
+    rng = random.Random(7)
+    alphabet = "".join(chr(c) for c in range(1, 128))
+
+    def text(size: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(size))
+
+    subjects = [text(rng.randint(1, 18)) for _ in range(300)]
+    entries = [text(rng.randint(1, 64)) for _ in range(200)] + ["é" * 32]
+    rows = [(rng.choice(subjects), rng.choice(entries), None, ["AIR"]) for _ in range(1000)]
+    ref = Reference(rows)
+    for index in (RestrictionIndex.build(MEASURES, rows), RestrictionIndex.build(MEASURES, by_subject(rows))):
+        keys = index._keys.tolist()
+        assert keys == sorted(set(keys)) == sorted({s.encode() for s in ref.subjects()})
+        assert_entry_ids_stored_once(index)
+        for subject in ref.rows:
+            assert index.blocking(subject, "AIR", NOW) == ref.blocking(subject, "AIR", NOW)
