@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 import typer
+from sqlalchemy import Connection
 
 from consumers import PolicyError, load_policy
 from hub.agency import keys as api_keys
@@ -121,6 +124,20 @@ def serve(
     run_service(cfg, policy.name, host, port, announce)
 
 
+@contextlib.contextmanager
+def _keys(cfg, agency: str) -> Iterator[Connection]:
+    """The agency's database as its owner (migrated if need be), in one transaction; a refused key is exit 2."""
+    db = open_database(cfg, agency)
+    try:
+        with db.begin() as conn:
+            yield conn
+    except api_keys.ApiKeyError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+
+
 @keys_app.command("add")
 def keys_add(
     name: Annotated[str, typer.Argument(help="The agency.")],
@@ -138,15 +155,8 @@ def keys_add(
     """
     cfg = settings()
     policy = _policy(cfg, name)
-    db = open_database(cfg, policy.name)
-    try:
-        with db.begin() as conn:
-            key, secret = api_keys.add(conn, system, rate)
-    except api_keys.ApiKeyError as exc:
-        error(exc)
-        raise typer.Exit(2) from None
-    finally:
-        db.dispose()
+    with _keys(cfg, policy.name) as conn:
+        key, secret = api_keys.add(conn, system, rate)
     err_console.print(f"key {key.key_id} for {key.system}; it is shown once, keep it secret:")
     emit(secret)
 
@@ -161,12 +171,8 @@ def keys_list(name: Annotated[str, typer.Argument(help="The agency.")]) -> None:
     """
     cfg = settings()
     policy = _policy(cfg, name)
-    db = open_database(cfg, policy.name)
-    try:
-        with db.connect() as conn:
-            listed = api_keys.listed(conn)
-    finally:
-        db.dispose()
+    with _keys(cfg, policy.name) as conn:
+        listed = api_keys.listed(conn)
     if not listed:
         console.print(f"no keys: `hub agency keys add {policy.name} --system NAME` issues one")
     for k in listed:
@@ -188,13 +194,6 @@ def keys_revoke(
     """
     cfg = settings()
     policy = _policy(cfg, name)
-    db = open_database(cfg, policy.name)
-    try:
-        with db.begin() as conn:
-            key = api_keys.revoke(conn, key_id)
-    except api_keys.ApiKeyError as exc:
-        error(exc)
-        raise typer.Exit(2) from None
-    finally:
-        db.dispose()
+    with _keys(cfg, policy.name) as conn:
+        key = api_keys.revoke(conn, key_id)
     console.print(f"key {key.key_id} of {key.system} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S%z}")

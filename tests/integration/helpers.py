@@ -41,6 +41,15 @@ def run_agency_once(settings: Settings, agency: str) -> int:
     return ConsumerEngine(settings, handler, open_database(settings, agency), codec, once=True).run()
 
 
+def applied_records(settings: Settings, agency: str) -> int:
+    """How far an agency has durably got: the sum of its stored next offsets."""
+    db = open_database(settings, agency)
+    with db.connect() as conn:
+        total = conn.execute(text("select coalesce(sum(next_offset), 0) from consumer_offsets")).scalar_one()
+    db.dispose()
+    return total
+
+
 def agency_records(settings: Settings, agency: str) -> dict[str, EntrySanction]:
     db = open_database(settings, agency)
     with db.connect() as conn:

@@ -19,20 +19,13 @@ from hub.readback import end_offsets
 from hub.topics import COURT_EVENTS
 from tests.integration.helpers import (
     agency_records,
+    applied_records,
     comparable,
     feedback_records,
     publish,
     simulated,
 )
 from tests.support import hub_env
-
-
-def applied_records(settings, agency) -> int:
-    db = open_database(settings, agency)
-    with db.connect() as conn:
-        total = conn.execute(text("select coalesce(sum(next_offset), 0) from consumer_offsets")).scalar_one()
-    db.dispose()
-    return total
 
 
 def test_sigterm_finishes_cleanly_and_metrics_are_served(hub_settings):

@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from consumers import load_policy
-from hub.agency.service import open_database
 from hub.audit.verify import verify
 from hub.codec import default_codec
 from hub.domain.sanctions import replay
@@ -22,6 +20,7 @@ from hub.readback import end_offsets, read_range
 from hub.topics import COURT_EVENTS, feedback_topic
 from tests.integration.helpers import (
     agency_records,
+    applied_records,
     assert_one_id_per_effect,
     comparable,
     feedback_records,
@@ -35,14 +34,6 @@ from tests.support import hub_env
 pytestmark = pytest.mark.reliability
 
 KILLS = 6
-
-
-def applied_records(settings, agency) -> int:
-    db = open_database(settings, agency)
-    with db.connect() as conn:
-        total = conn.execute(text("select coalesce(sum(next_offset), 0) from consumer_offsets")).scalar_one()
-    db.dispose()
-    return total
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(hub_settings):
