@@ -208,6 +208,8 @@ def create_app(checker: InterceptionChecker, max_index_age: float, default_rate:
     errors = {401: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}}
     app = FastAPI(
         strict_content_type=False,  # a mainframe's client may send JSON without saying so
+        docs_url=None,  # FastAPI's documentation pages load their scripts from a CDN: the document alone is served
+        redoc_url=None,
         title=f"Interception check: {agency}",
         version="1",
         description=(

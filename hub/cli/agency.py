@@ -119,7 +119,8 @@ def serve(
     policy = _policy(cfg, name)
 
     def announce(url: str, subjects: int) -> None:
-        console.print(f"{policy.name} check service on {url} ({subjects} restricted subjects); OpenAPI at {url}/docs")
+        console.print(f"{policy.name} check service on {url} ({subjects} restricted subjects)")
+        console.print(f"its OpenAPI document: {url}/openapi.json")
 
     run_service(cfg, policy.name, host, port, announce)
 
