@@ -10,12 +10,10 @@ Usage: python -m bench.plain_https --port P [--host 127.0.0.1]   (runs until SIG
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 from collections.abc import Callable
 
-import uvicorn
-
+from hub.agency.serve import bind, run_https
 from hub.config import Settings
 from hub.devstack.secrets import check_certificate
 
@@ -34,36 +32,15 @@ async def app(scope: dict, receive: Callable, send: Callable) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
-class _Server(uvicorn.Server):
-    """Returns after SIGTERM instead of re-raising it, so the exit is 0 (as hub.agency.serve does)."""
-
-    def handle_exit(self, sig, frame) -> None:
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.plain_https", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     cert, key = check_certificate(Settings().state_dir)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(2048)
-    config = uvicorn.Config(  # the check service's settings (hub/agency/serve.py), but for the app
-        app,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_keep_alive=30,
-        lifespan="off",
-    )
+    sock = bind(args.host, args.port)
     print(f"plain https on https://{args.host}:{sock.getsockname()[1]}", flush=True)
-    _Server(config).run(sockets=[sock])
+    run_https(app, sock, cert, key)  # the check service's own server settings
     sock.close()
     sys.exit(0)
 

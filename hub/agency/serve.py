@@ -28,6 +28,21 @@ class _Server(uvicorn.Server):
         self._captured_signals.clear()
 
 
+def run_https(app, sock: socket.socket, cert: Path, key: Path) -> None:
+    """Serve `app` over TLS on a bound socket until SIGTERM/SIGINT (bench/plain_https.py's baseline too)."""
+    config = uvicorn.Config(
+        app,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=30,
+        lifespan="off",
+    )
+    _Server(config).run(sockets=[sock])
+
+
 def tls_files(settings: Settings) -> tuple[Path, Path]:
     if settings.check_tls_cert_file or settings.check_tls_key_file:
         if not (settings.check_tls_cert_file and settings.check_tls_key_file):
@@ -71,20 +86,10 @@ def serve(settings: Settings, agency: str, host: str, port: int, announce) -> No
     checker = InterceptionChecker(settings, agency, keys=True)
     try:
         app = create_app(checker, settings.check_max_index_age_seconds, settings.check_rate_per_key)
-        config = uvicorn.Config(
-            app,
-            ssl_certfile=str(cert),
-            ssl_keyfile=str(key),
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_keep_alive=30,
-            lifespan="off",
-        )
         bound = sock.getsockname()[1]
         log.info("check service listening", url=f"https://{host}:{bound}", subjects=len(checker.follower.index))
         announce(f"https://{host}:{bound}", len(checker.follower.index))
-        _Server(config).run(sockets=[sock])
+        run_https(app, sock, cert, key)
     finally:
         checker.close()
         sock.close()
