@@ -7,7 +7,7 @@ HUB    := $(VENV)/bin/hub
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-reliability test-unit lint bench bench-quick bench-tools compose-check up down status clean
+.PHONY: install demo test test-reliability test-unit lint bench bench-quick bench-tools browser-tools compose-check up down status clean
 
 install: $(STAMP)
 
@@ -33,7 +33,7 @@ demo: install
 	@echo "  hub dev down                        # stop the stack (data is kept for the next make demo)"
 
 # Starts the stack if it is down and stops it again afterwards; a stack that was up is left up.
-test: install lint
+test: install lint browser-tools
 	@if $(HUB) dev status --quiet 2>/dev/null; then was_up=1; else was_up=0; fi; \
 	$(HUB) dev up || exit $$?; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -73,6 +73,17 @@ bench-tools:
 	  echo "installing wrk (apt-get)"; \
 	  { $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y wrk; } \
 	    || echo "warning: could not install wrk; P3's wrk rows will be reported as failed" >&2; }
+
+# Debian's headless Chromium, its chromedriver and a CJK font (the pages are Chinese), for the browser tests
+# (tests/browser.py), installed when missing (as root, or through sudo). Unlike bench-tools, a failed install
+# fails the target: the tests cannot run without them.
+browser-tools:
+	@{ command -v chromium && command -v chromedriver && fc-list 2>/dev/null | grep -qi zenhei; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  echo "installing chromium, chromium-driver, fonts-wqy-zenhei (apt-get)"; \
+	  { $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y \
+	      chromium chromium-driver fonts-wqy-zenhei; } \
+	    || { echo "error: could not install chromium, chromium-driver, fonts-wqy-zenhei" >&2; exit 1; }; }
 
 test-unit: install
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -16,6 +16,8 @@ ACL_FILE = PROJECT_ROOT / "infra" / "kafka" / "acls.toml"
 ADMIN = "admin"
 AUDITOR = "auditor"
 LEDGER = "ledger"
+REGISTER = "register"
+WEB = "web"
 OPERATIONS = {"READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS", "CREATE", "DELETE", "ALTER", "IDEMPOTENT_WRITE"}
 
 

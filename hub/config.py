@@ -33,7 +33,7 @@ from hub.domain.times import read_instant
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AGENCIES = ("bank", "tax", "land", "transport")
-SERVICES = (*AGENCIES, "ledger")
+SERVICES = (*AGENCIES, "ledger", "register", "web")  # every database of the default set (hub.db.services_of)
 
 
 AGENCY_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -179,6 +179,17 @@ class Settings(BaseSettings):
         default=None, description="The check service's certificate (PEM; default: issued by the local CA)."
     )
     check_tls_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
+    web_tls_cert_file: Path | None = Field(
+        default=None, description="The web server's certificate (PEM; default: issued by the local CA)."
+    )
+    web_tls_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
+    web_rate_per_address: float = Field(
+        default=10.0, gt=0, description="Public requests a second per client address (bursts of twice that)."
+    )
+    web_session_idle_minutes: float = Field(
+        default=30.0, gt=0, description="An oversight-desk session ends after this long without a request..."
+    )
+    web_session_hours: float = Field(default=8.0, gt=0, description="...and this long after its login, whatever.")
     ledger_name: str = Field(default="ledger", description="Key of this ledger's checkpoints.")
     checkpoint_rows: int = Field(default=1000, ge=1, description="Publish a checkpoint at least every N rows.")
     checkpoint_seconds: float = Field(default=60.0, gt=0, description="...or every T seconds when rows arrived.")

@@ -1,9 +1,10 @@
 """SQL adapter basics: one database per service, owned by the service's own role; who else may do what in it.
 
 Roles (global to the server; one database per service and namespace):
-- `<service>` (bank, tax, land, transport, ledger): owns its database and runs its migrations;
+- `<service>` (bank, tax, land, transport, ledger, register, web): owns its database and runs its migrations;
 - `<agency>_checker`: an agency's interception checkers (hub.agency.check), read and insert only;
-- `auditor`: reads every service's database;
+- `web`: the web server, which also reads the register's public listings and nothing else of it;
+- `auditor`: reads every service's database (and writes its verification results to the web's);
 - the server's administrator makes the roles and databases and nothing runs as it.
 """
 
@@ -32,9 +33,21 @@ def checker_role(agency: str) -> str:
     return f"{agency}_checker"
 
 
+REGISTER, WEB = "register", "web"
+NOT_AGENCIES = ("ledger", REGISTER, WEB)
+MIGRATION_CHAINS = {"ledger": ("engine", "ledger"), REGISTER: ("engine", "register"), WEB: ("web",)}
+
+
+def services_of(settings: Settings) -> list[str]:
+    """Every service that owns a database: the agencies, the ledger, the public register and the web server."""
+    return [*settings.agencies, *NOT_AGENCIES]
+
+
 def roles_of(service: str) -> tuple[str, ...]:
     """The login roles a service's database serves: its owner first."""
-    return (service,) if service == "ledger" else (service, checker_role(service))
+    if service == REGISTER:
+        return (REGISTER, WEB)
+    return (service,) if service in NOT_AGENCIES else (service, checker_role(service))
 
 
 def grants(service: str) -> list[str]:
@@ -42,7 +55,11 @@ def grants(service: str) -> list[str]:
     checker reads what a check needs and inserts interceptions (no outbox, no offsets, no DDL), the auditor
     reads everything. Identity columns need no grant on their sequences."""
     statements = [f"grant select on all tables in schema public to {AUDITOR}"]
-    if service != "ledger":
+    if service == REGISTER:
+        statements.append(f"grant select on public_entries to {WEB}")
+    elif service == WEB:
+        statements.append(f"grant insert on verifications to {AUDITOR}")
+    elif service != "ledger":
         checker = checker_role(service)
         statements += [
             f"grant select on entries, restrictions, api_keys to {checker}",
@@ -58,7 +75,9 @@ class NotMigrated(RuntimeError):
 @contextlib.contextmanager
 def migrated(service: str, why: str) -> Iterator[None]:
     """Turn "database/relation does not exist" on a reader's connection into what to do about it."""
-    start = "hub ledger run" if service == "ledger" else f"hub agency run {service}"
+    start = {"ledger": "hub ledger run", REGISTER: "hub register run", WEB: "hub web serve"}.get(
+        service, f"hub agency run {service}"
+    )
     todo = f"start its service ({start}) or run `hub db migrate {service}` as its owner; {why}"
     try:
         yield
@@ -90,7 +109,7 @@ def provision(settings: Settings, services: Iterable[str]) -> list[str]:
     from hub.devstack.secrets import ensure_postgres_users
 
     services = list(dict.fromkeys(services))
-    roles = [AUDITOR, *(role for service in services for role in roles_of(service))]
+    roles = list(dict.fromkeys([AUDITOR, *(role for service in services for role in roles_of(service))]))
     passwords = ensure_postgres_users(settings.state_dir, roles)
     made = []
     with psycopg.connect(libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:

@@ -1,4 +1,5 @@
-"""A `hub agency serve NAME` process for the tests, started as an operator would, and clients for it."""
+"""`hub agency serve NAME` and `hub web serve` processes for the tests, started as an operator would, and
+clients for them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 
 from hub.config import Settings
 from hub.devstack.secrets import ca_file
+from hub.domain.ids import RESIDENT_LIKE, is_resident_id
 from tests.support import hub_env, run_hub
 
 HUB = str(Path(sys.executable).parent / "hub")
@@ -31,20 +33,26 @@ def add_key(settings: Settings, agency: str, system: str, *options: str) -> str:
     return done.stdout.strip()
 
 
-class CheckService:
-    def __init__(self, settings: Settings, agency: str, log: Path, **env: str):
+class HubServer:
+    """A `hub ... serve` process on a free port; ready once `ready_path` answers 200."""
+
+    ready_path = "/healthz"
+
+    def __init__(self, settings: Settings, log: Path, **env: str):
         self.settings = settings
-        self.agency = agency
         self.env = hub_env(settings, **env)
         self.log = log
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120) -> CheckService:
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 120):
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [HUB, "agency", "serve", self.agency, "--port", str(self.port)],
+                [HUB, *self.command(), "--port", str(self.port)],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -53,9 +61,9 @@ class CheckService:
         deadline = time.monotonic() + timeout
         with self.client() as client:
             while True:
-                assert self.proc.poll() is None, f"the check service exited:\n{self.tail()}"
+                assert self.proc.poll() is None, f"{' '.join(self.command())} exited:\n{self.tail()}"
                 try:
-                    if client.get("/readyz").status_code == 200:
+                    if client.get(self.ready_path).status_code == 200:
                         return self
                 except httpx.TransportError:
                     pass
@@ -93,8 +101,39 @@ class CheckService:
         except FileNotFoundError:
             return "(no log)"
 
-    def __enter__(self) -> CheckService:
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *_exc) -> None:
         self.discard()
+
+
+class CheckService(HubServer):
+    ready_path = "/readyz"
+
+    def __init__(self, settings: Settings, agency: str, log: Path, **env: str):
+        super().__init__(settings, log, **env)
+        self.agency = agency
+
+    def command(self) -> list[str]:
+        return ["agency", "serve", self.agency]
+
+
+def full_resident_ids(body: str) -> list[str]:
+    """Every valid resident ID number in a response body: there must be none."""
+    return [m.group() for m in RESIDENT_LIKE.finditer(body) if is_resident_id(m.group())]
+
+
+class WebServer(HubServer):
+    """`hub web serve`; its clients fail a test on any response that holds a full resident ID number."""
+
+    def command(self) -> list[str]:
+        return ["web", "serve"]
+
+    def client(self, key: str | None = None, **kwargs) -> httpx.Client:
+        def guard(response: httpx.Response) -> None:
+            response.read()
+            found = full_resident_ids(response.text)
+            assert not found, f"{response.request.url} answered with full resident ID numbers {found}"
+
+        return super().client(key, event_hooks={"response": [guard]}, **kwargs)

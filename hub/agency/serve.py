@@ -43,21 +43,22 @@ def run_https(app, sock: socket.socket, cert: Path, key: Path) -> None:
     _Server(config).run(sockets=[sock])
 
 
-def tls_files(settings: Settings) -> tuple[Path, Path]:
-    if settings.check_tls_cert_file or settings.check_tls_key_file:
-        if not (settings.check_tls_cert_file and settings.check_tls_key_file):
-            raise ConfigError("set both HUB_CHECK_TLS_CERT_FILE and HUB_CHECK_TLS_KEY_FILE, or neither")
-        for variable, path in (
-            ("HUB_CHECK_TLS_CERT_FILE", settings.check_tls_cert_file),
-            ("HUB_CHECK_TLS_KEY_FILE", settings.check_tls_key_file),
-        ):
+def tls_files(settings: Settings, server: str = "check") -> tuple[Path, Path]:
+    """The certificate and key of the `check` service or the `web` server: HUB_<SERVER>_TLS_CERT_FILE and
+    _KEY_FILE when set, else issued by the local stack's CA."""
+    cert, key = getattr(settings, f"{server}_tls_cert_file"), getattr(settings, f"{server}_tls_key_file")
+    prefix = f"HUB_{server.upper()}_TLS"
+    if cert or key:
+        if not (cert and key):
+            raise ConfigError(f"set both {prefix}_CERT_FILE and {prefix}_KEY_FILE, or neither")
+        for variable, path in ((f"{prefix}_CERT_FILE", cert), (f"{prefix}_KEY_FILE", key)):
             if not path.is_file():
                 raise ConfigError(f"{variable} {path}: no such file")
-        return settings.check_tls_cert_file, settings.check_tls_key_file
-    from hub.devstack.secrets import check_certificate
+        return cert, key
+    from hub.devstack.secrets import check_certificate, web_certificate
 
     settings.local_stack()  # a clear "no local stack" before any certificate is made
-    return check_certificate(settings.state_dir)
+    return (web_certificate if server == "web" else check_certificate)(settings.state_dir)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import acl, agency, audit, court, db, demo, dev, ledger, topics
+from hub.cli import acl, agency, audit, court, db, demo, dev, ledger, register, topics, web
 from hub.cli.common import CONTEXT, error
 from hub.cli.failures import explain
 from hub.errors import EXIT_INTERRUPTED
@@ -37,6 +37,8 @@ app.add_typer(agency.app, name="agency")
 app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(audit.app, name="audit")
+app.add_typer(register.app, name="register")
+app.add_typer(web.app, name="web")
 app.command("demo")(demo.demo)
 
 _debug = False

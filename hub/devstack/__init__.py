@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from hub.acl import principals as hub_principals
 from hub.config import Settings
-from hub.db import provision
+from hub.db import provision, services_of
 from hub.devstack.kafka import LocalKafka, ensure_scram_users
 from hub.devstack.postgres import LocalPostgres
 from hub.devstack.secrets import ca_file
@@ -70,7 +70,7 @@ def up(settings: Settings, say=print) -> dict[str, bool]:
             if line:
                 say(f"kafka broker log: {line}")
     if postgres is not None:
-        made = provision(settings, [*settings.agencies, "ledger"])
+        made = provision(settings, services_of(settings))
         if made:
             say(f"postgres: made {', '.join(made)}, each owned by its service's own role")
     return started
@@ -101,7 +101,7 @@ def status(settings: Settings) -> list[ComponentStatus]:
         detail = problem or ", ".join(part for part in (version, security) if part)
         out.append(ComponentStatus("kafka", kafka.bootstrap, True, answers, detail))
     databases = []
-    for service in [*settings.agencies, "ledger"]:
+    for service in services_of(settings):
         url = settings.service_database_url(service)
         answers, detail = _database_answers(url)
         databases.append(ComponentStatus(f"db {service}", _hide(url), postgres is not None, answers, detail))

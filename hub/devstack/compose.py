@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hub.acl import principals as hub_principals
 from hub.config import PROJECT_ROOT, Settings
-from hub.db import AUDITOR, roles_of
+from hub.db import AUDITOR, roles_of, services_of
 from hub.devstack.state import StackError
 from hub.devstack.tls import LocalCA
 
@@ -55,8 +55,8 @@ class Outcome:
 def make_for(settings: Settings, folder: Path = DEFAULT_FOLDER) -> Outcome:
     """The hub's secrets: every Kafka principal of infra/kafka/acls.toml and HUB_AGENCIES, and every service's
     database roles, the auditor's and the superuser's."""
-    services = [*settings.agencies, "ledger"]
-    roles = [AUDITOR, *(role for service in services for role in roles_of(service))]
+    services = services_of(settings)
+    roles = list(dict.fromkeys([AUDITOR, *(role for service in services for role in roles_of(service))]))
     return make_secrets(folder, hub_principals(settings), roles)
 
 

@@ -76,6 +76,12 @@ def check_certificate(state_dir: Path) -> tuple[Path, Path]:
     return issued.cert, issued.key
 
 
+def web_certificate(state_dir: Path) -> tuple[Path, Path]:
+    """The web server's certificate and key (PEM) on the local stack, made or renewed as needed."""
+    issued = local_ca(state_dir).issue("web", "web", hosts=("127.0.0.1", "localhost"))
+    return issued.cert, issued.key
+
+
 def users_file(state_dir: Path, name: str = USERS_FILE) -> Path:
     return secrets_dir(state_dir) / name
 

@@ -8,6 +8,7 @@ recurs in every event and every agency's feedback about it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from operator import mul
 
@@ -111,3 +112,21 @@ def validate_any_id(value: str) -> str:
 def mask_resident_id(number: str) -> str:
     """Hide birth month and day as the courts' public portal does: 3423011964****3224."""
     return number[:10] + "****" + number[14:]
+
+
+RESIDENT_LIKE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
+
+
+def is_resident_id(text: str) -> bool:
+    try:
+        validate_resident_id(text.upper())
+    except IdNumberError:
+        return False
+    return True
+
+
+def mask_resident_ids(text: str) -> str:
+    """Every valid resident ID number in a text masked like mask_resident_id: the last guard of pages and
+    exports that quote the ledger's detail lines, which name subjects in full. (A credit code is left whole:
+    it is public, and it never passes the resident ID's checks.)"""
+    return RESIDENT_LIKE.sub(lambda m: mask_resident_id(m.group()) if is_resident_id(m.group()) else m.group(), text)

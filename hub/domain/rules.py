@@ -70,6 +70,16 @@ class Deadlines:
     def due(self, act: dt.datetime, period: Period) -> dt.datetime:
         return self.calendar.deadline(act, period)
 
+    def agency_due(self, court_record: Recorded, since: dt.datetime | None) -> dt.datetime:
+        """An agency's deadline to answer a court act: from when it could first know of it (the broker's record,
+        or the agency's start when that is later)."""
+        known = court_record.recorded_at if since is None else max(court_record.recorded_at, since)
+        return known + self.agency
+
+    def agency_start(self, agency: str, feedback: Iterable[Recorded]) -> dt.datetime | None:
+        """When the agency joined: HUB_AGENCY_SINCE, else its first feedback's record."""
+        return self.agency_since.get(agency) or min((r.recorded_at for r in feedback), default=None)
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -299,11 +309,10 @@ class _Judge:
 
     def agency_rules(self, agency: str, entries: dict[str, _Entry], feedback: list[Recorded]) -> None:
         party = f"agency:{agency}"
-        since = self.d.agency_since.get(agency) or min((r.recorded_at for r in feedback), default=None)
+        since = self.d.agency_start(agency, feedback)
 
         def due_after(court_record: Recorded) -> dt.datetime:
-            known = court_record.recorded_at if since is None else max(court_record.recorded_at, since)
-            return known + self.d.agency
+            return self.d.agency_due(court_record, since)
 
         known = [r for r in feedback if r.recorded_at <= self.as_of]
         answers: dict[str, list[Recorded]] = {}

@@ -63,6 +63,7 @@ class RunSummary:
 
     service: str
     records_events: bool = False  # the ledger: it records events rather than answering them
+    reads_only: bool = False  # a read model (the register): it neither answers nor records
     read: int = 0  # events read (valid or not), each once: records already applied by the service are not counted
     applied: int = 0  # an agency's SanctionApplied feedback
     lifted: int = 0  # SanctionLifted (a retention that ended by itself included)
@@ -75,6 +76,11 @@ class RunSummary:
     seconds: float = 0.0
 
     def line(self) -> str:
+        if self.reads_only:
+            return (
+                f"{self.service}: read {self.read} events, {self.dead_lettered} dead-lettered, "
+                f"{self.duplicates} duplicates skipped in {self.seconds:.1f}s"
+            )
         if self.records_events:
             what = f"{self.recorded} recorded"
             published = f"{self.published} checkpoints published"
@@ -88,7 +94,9 @@ class RunSummary:
 
     def fields(self) -> dict[str, int | float]:
         """The counts that apply to this kind of service, for a structured log line."""
-        kinds = ("recorded",) if self.records_events else ("applied", "lifted", "retained", "failed")
+        kinds: tuple[str, ...] = ("recorded",) if self.records_events else ("applied", "lifted", "retained", "failed")
+        if self.reads_only:
+            kinds = ()
         names = ("read", *kinds, "dead_lettered", "duplicates", "published")
         return {**{name: getattr(self, name) for name in names}, "seconds": round(self.seconds, 2)}
 
@@ -304,7 +312,11 @@ class ConsumerEngine:
         self._unassigned_since: float | None = None
         if metrics_port is not None:
             metrics.check_port(metrics_port)
-        self.summary = RunSummary(self.service, records_events=hasattr(handler, "kept_as_evidence"))
+        self.summary = RunSummary(
+            self.service,
+            records_events=hasattr(handler, "kept_as_evidence"),
+            reads_only=getattr(handler, "reads_only", False),
+        )
         # The next offset to process per partition (from the database at assignment, then each commit): the lag.
         self._next: dict[tuple[str, int], int] = {}
         self.lag_due = False

@@ -1,0 +1,35 @@
+"""`hub register run`: the public register's read model."""
+
+from __future__ import annotations
+
+import typer
+
+from hub.cli.common import MetricsPort, Once, console, group, settings
+from hub.codec import default_codec
+from hub.engine import ConsumerEngine
+from hub.register.service import RegisterHandler, open_database
+
+app = group("The public register: the PUBLIC entries in force, for free public query (hub web serve shows them).")
+
+
+@app.command()
+def run(
+    once: Once = False,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Keep the register's database equal to the court history: PUBLIC entries that are ACTIVE, IDs masked.
+
+    \b
+    Examples:
+      hub register run
+      hub register run --once
+    """
+    cfg = settings()
+    codec = default_codec()
+    engine = ConsumerEngine(
+        cfg, RegisterHandler(cfg), open_database(cfg, forever=not once), codec, once=once, metrics_port=metrics_port
+    )
+    code = engine.run()
+    if once and engine.summary is not None:
+        console.print(engine.summary.line())
+    raise typer.Exit(code)

@@ -1,0 +1,1 @@
+"""The hub's web pages: server-rendered HTML and charts."""
