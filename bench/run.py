@@ -24,17 +24,18 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import limits, p1_bootstrap, p2_latency, p3_checks, p4_replay
+from bench import limits, p1_bootstrap, p2_latency, p3_checks, p4_replay, p5_register
 from bench.common import RESULTS_DIR, Measured, Namespaces, Section, Sizes, fmt_number, say
 from hub.config import ConfigError, Settings
 
-SECTIONS = ("limits", "p1", "p2", "p3", "p4")
+SECTIONS = ("limits", "p1", "p2", "p3", "p4", "p5")
 TITLES = {
     "limits": "limits on this machine",
     "p1": "P1 agency bootstrap",
     "p2": "P2 end-to-end latency",
     "p3": "P3 interception checks",
     "p4": "P4 audit replay",
+    "p5": "P5 public register",
 }
 
 
@@ -133,6 +134,7 @@ def run_sections(wanted: list[str], sizes: Sizes, namespaces: Namespaces, logs: 
         "p2": lambda s: p2_latency.run(s, namespaces, sizes, logs),
         "p3": lambda s: p3_checks.run(s, namespaces, sizes, logs),
         "p4": lambda s: p4_replay.run(s, namespaces, sizes, logs),
+        "p5": lambda s: p5_register.run(s, namespaces, sizes, logs),
     }
     for name in wanted:
         section = Section(name)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from hub.acl import AUDITOR
 from hub.audit.replay import replay as run_replay
+from hub.audit.verify import record_result
 from hub.audit.verify import verify as run_verify
 from hub.cli.common import (
     console,
@@ -100,7 +101,9 @@ def verify() -> None:
         result = run_verify(cfg, progress)
     for note in result.notes:
         console.print(note)
-    _record(cfg, result)
+    unrecorded = record_result(cfg, result)
+    if unrecorded:
+        err_console.print(f"note: {unrecorded}")
     for difference in result.differences:
         err_console.print(f"[red]DIFFERENCE[/] {escape(str(difference))}", markup=True)
     if result.ok:
@@ -110,27 +113,3 @@ def verify() -> None:
         return
     err_console.print(f"[bold red]audit verify: FAILED[/] with {len(result.differences)} differences", markup=True)
     raise typer.Exit(1)
-
-
-def _record(cfg, result) -> None:
-    """The result, for the oversight desk (hub web serve): the one row the auditor writes. A desk not set up
-    yet (or away) does not fail the verification; it is said."""
-    from sqlalchemy import text
-
-    from hub.db import WEB, engine_for
-
-    summary = "; ".join([*result.notes, *(str(d) for d in result.differences[:5])])[:4000]
-    db = engine_for(cfg, WEB, role=AUDITOR)
-    try:
-        with db.begin() as conn:
-            conn.execute(
-                text(
-                    "insert into verifications (finished_at, passed, differences, summary) "
-                    "values (now(), :passed, :n, :summary)"
-                ),
-                {"passed": result.ok, "n": len(result.differences), "summary": summary},
-            )
-    except Exception as exc:
-        err_console.print(f"note: the result is not recorded for the oversight desk ({str(exc).splitlines()[0][:200]})")
-    finally:
-        db.dispose()

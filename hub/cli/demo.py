@@ -13,7 +13,7 @@ import typer
 
 from hub.acl import ADMIN
 from hub.agency.check import InterceptionChecker
-from hub.audit.verify import verify
+from hub.audit.verify import record_result, verify
 from hub.cli.common import console, err_console, escape, kafka_settings
 from hub.domain.events import parse_event
 from hub.domain.rules import RULES
@@ -101,8 +101,8 @@ def demo(
             )
     console.print(f"  {len(simulation.breaches)} court breaches injected: {state / 'injected-breaches.json'}")
 
-    _step("agencies: bank, tax, land and transport apply and lift sanctions")
-    _run_services([["agency", "run", a] for a in cfg.agencies])
+    _step("agencies: bank, tax, land and transport apply and lift sanctions; the public register follows")
+    _run_services([*(["agency", "run", a] for a in cfg.agencies), ["register", "run"]])
 
     _step("interception checks (自动拦截)")
     _checks(cfg, simulation.events + simulation.live)
@@ -139,6 +139,12 @@ def demo(
     if not verification.ok:
         raise typer.Exit("audit verify: FAILED")
     console.print("  [green]audit verify: PASSED[/]", markup=True)
+    unrecorded = record_result(cfg, verification)
+    if unrecorded:
+        console.print(f"  note: {unrecorded}")
+
+    _step("the public register and the oversight desk keep running for you")
+    _web(cfg)
     console.print(f"\ndemo finished in {time.perf_counter() - began:.0f}s")
 
 
@@ -173,3 +179,50 @@ def _checks(cfg, events: list[dict]) -> None:
     _run_services([["agency", "run", "transport"], ["agency", "run", "bank"]])  # blocks recorded become feedback
     counts = Counter(kinds.values())
     console.print(f"  ({counts['PERSON']} persons and {counts['ORG']} organisations simulated)")
+
+
+def _web(cfg) -> None:
+    """`hub register run` and `hub web serve`, detached (hub.devstack.services; `hub dev down` stops them), and
+    two desk accounts whose passwords are kept in a private file of the stack's state."""
+    import secrets
+    import socket
+
+    from sqlalchemy import text
+
+    from hub.devstack import services
+    from hub.register.service import open_database as register_database
+    from hub.web.accounts import Accounts, open_database
+
+    db = open_database(cfg)
+    accounts = Accounts.for_settings(cfg, db)
+    file = cfg.state_dir / "demo" / "desk-accounts.txt"
+    kept = (
+        dict(line.split(" ", 1) for line in file.read_text(encoding="utf-8").splitlines() if " " in line)
+        if file.exists()
+        else {}
+    )
+    for username, kind, court in (("demo-auditor", "auditor", None), ("demo-j0105", "court", "J0105")):
+        if accounts.get(username) is None:
+            kept[username] = kept.get(username) or secrets.token_urlsafe(12)
+            accounts.add(username, kind, court, kept[username])
+    file.touch(mode=0o600)
+    file.write_text("".join(f"{user} {password}\n" for user, password in kept.items()), encoding="utf-8")
+    db.dispose()
+    services.start(cfg, "register", ["register", "run"])
+    web = services.running(cfg, "web")
+    if web is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        web = services.start(cfg, "web", ["web", "serve", "--port", str(port)], url=f"https://127.0.0.1:{port}")
+    url = web["url"]
+    register_db = register_database(cfg)
+    with register_db.connect() as conn:
+        name = conn.execute(text("select name from public_entries order by entry_id limit 1")).scalar()
+    register_db.dispose()
+    console.print(f"  public register: {url}/  (JSON: {url}/v1/register?name=...)")
+    if name:
+        console.print(f"    a listed name to try: {name}")
+    console.print(f"  oversight desk:  {url}/desk  accounts and passwords: {file}")
+    console.print(f"  the browser must trust the local CA: {cfg.state_dir / 'secrets' / 'ca.pem'}")
+    console.print(f"  logs: {cfg.state_dir / 'services'}; `hub dev down` stops them with the stack")

@@ -77,7 +77,10 @@ def up(settings: Settings, say=print) -> dict[str, bool]:
 
 
 def down(settings: Settings, say=print) -> None:
+    from hub.devstack.services import stop_all
+
     with locked(settings.state_dir):
+        stop_all(settings, say)  # the demo's register and web server, before what they use
         kafka, postgres = _components(settings)
         if kafka is not None:
             say(f"kafka: {'stopped' if kafka.stop() else 'was not running'}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from hub.domain.events import Included
@@ -51,7 +51,21 @@ class Listing:
     included_at: dt.datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "grounds": list(self.grounds), "included_at": self.included_at.isoformat()}
+        # By hand: dataclasses.asdict deep-copies, and the register calls this for every public inclusion.
+        return {
+            "entry_id": self.entry_id,
+            "debtor_kind": self.debtor_kind,
+            "name": self.name,
+            "id_shown": self.id_shown,
+            "id_digest": self.id_digest,
+            "legal_representative": self.legal_representative,
+            "court_code": self.court_code,
+            "court_name": self.court_name,
+            "case_number": self.case_number,
+            "grounds": list(self.grounds),
+            "obligation": self.obligation,
+            "included_at": self.included_at.isoformat(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Listing:

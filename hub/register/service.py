@@ -95,13 +95,13 @@ class RegisterHandler:
                 item = (event.event_id, shown.as_dict() if shown else None)
                 known.append(Act(event.event_type, event.occurred_at, d.offset, item))
         listings = {entry_id: listed(fold(entry_acts), _listing) for entry_id, entry_acts in acts.items()}
+        scratch_table(conn, "incoming_acts", "entry_id text, acts jsonb")
+        copy_rows(conn, "incoming_acts", ("entry_id", "acts"), ((e, _to_json(a)) for e, a in acts.items()))
         conn.execute(
             text(
-                "insert into entry_acts (entry_id, acts) "
-                "select * from unnest(cast(:ids as text[]), cast(:acts as jsonb[])) "
+                "insert into entry_acts (entry_id, acts) select entry_id, acts from incoming_acts "
                 "on conflict (entry_id) do update set acts = excluded.acts"
-            ),
-            {"ids": list(acts), "acts": [_to_json(a) for a in acts.values()]},
+            )
         )
         conn.execute(text("delete from public_entries where entry_id = any(:ids)"), {"ids": ids})
         shown_now = [v for v in listings.values() if v is not None]

@@ -263,8 +263,17 @@ def breaches_chart(data: WeeklyCounts, title: str) -> str:
         return _svg(fig, title)
 
 
-def _hours(values: Sequence[float | None]) -> list[float]:
-    return [np.nan if v is None else v / 3600 for v in values]  # NaN: no point, a gap in the line
+_UNITS = ((3600.0, "小时 (hours)"), (60.0, "分钟 (minutes)"), (1.0, "秒 (seconds)"))
+
+
+def _unit(data: DailyDelays) -> tuple[float, str]:
+    """Hours, minutes or seconds: the largest unit in which the slowest answer is at least 1."""
+    worst = max((v for a in data.agencies for v in data.p99[a] if v is not None), default=0.0)
+    return next(((size, name) for size, name in _UNITS if worst >= size), _UNITS[-1])
+
+
+def _in(values: Sequence[float | None], unit: float) -> list[float]:
+    return [np.nan if v is None else v / unit for v in values]  # NaN: no point, a gap in the line
 
 
 def _isolated(values: list[float], i: int) -> bool:
@@ -275,10 +284,12 @@ def _isolated(values: list[float], i: int) -> bool:
 
 
 def delays_chart(data: DailyDelays, title: str) -> str:
-    """Per agency, the median (solid) and 99th percentile (dashed) answer delay per day, in hours."""
+    """Per agency, the median (solid) and 99th percentile (dashed) answer delay per day, in hours (or minutes, or
+    seconds, when every answer came faster than that)."""
+    unit, unit_label = _unit(data)
     with _figure() as fig:
         ax = fig.add_axes((0, 0, 1, 1))
-        _frame(ax, title, "日期 (day)", "小时 (hours)")
+        _frame(ax, title, "日期 (day)", unit_label)
         if not data.days or not any(v is not None for a in data.agencies for v in data.median[a]):
             _no_data(fig, ax, _AXES_W, _AXES_H)
             return _svg(fig, title)
@@ -286,7 +297,7 @@ def delays_chart(data: DailyDelays, title: str) -> str:
         for i, agency in enumerate(data.agencies):
             colour = _COLOURS[i % len(_COLOURS)]
             for values, style, label in ((data.median, "-", _label(agency)), (data.p99, "--", None)):
-                hours = _hours(values[agency])
+                hours = _in(values[agency], unit)
                 ax.plot(x, hours, style, color=colour, label=label)
                 # A day with answers between two without would draw no line: it gets a dot.
                 alone = [day for day in range(len(hours)) if _isolated(hours, day)]

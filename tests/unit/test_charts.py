@@ -176,3 +176,15 @@ def test_charts_render_concurrently():
     with ThreadPoolExecutor(4) as pool:
         for n, svg in pool.map(render, range(8)):
             check_chart(svg, f"chart {n}")
+
+
+def test_delays_chart_counts_in_seconds_when_every_answer_came_within_a_minute():
+    fast = DailyDelays(
+        days=DAYS,
+        agencies=["bank"],
+        median={"bank": [2.0, None, 4.0]},
+        p99={"bank": [6.0, None, 30.0]},
+        count={"bank": [5, 0, 9]},
+    )
+    drawn = texts(parse(delays_chart(fast, "t")))
+    assert "秒 (seconds)" in drawn and "小时 (hours)" not in drawn
