@@ -183,6 +183,11 @@ class Settings(BaseSettings):
         default=None, description="The web server's certificate (PEM; default: issued by the local CA)."
     )
     web_tls_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
+    web_auditor_password_file: Path | None = Field(
+        default=None,
+        description="The auditor role's database password, with which the desk reads the ledger and the services' "
+        "offsets when HUB_DATABASE_USERNAME names the web server's own role (default: the local stack's).",
+    )
     web_rate_per_address: float = Field(
         default=10.0, gt=0, description="Public requests a second per client address (bursts of twice that)."
     )

@@ -38,6 +38,8 @@ POSTGRES = "postgres"
 POSTGRES_HOSTS = ("postgres", "localhost", "127.0.0.1")
 CHECK = "check"  # the agency-check service's certificate
 CHECK_HOSTS = ("agency-check", "localhost", "127.0.0.1")
+WEB = "web"  # the web service's certificate
+WEB_HOSTS = ("web", "localhost", "127.0.0.1")
 SUPERUSER = "postgres"  # the PostgreSQL image's POSTGRES_USER
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")  # safe in a file name, `--add-scram [name=...]` and a JAAS line
 _PASSWORD = re.compile(r"[A-Za-z0-9_-]+")  # URL-safe: the broker's format-time `--add-scram` syntax cannot take commas
@@ -73,6 +75,7 @@ def make_secrets(folder: Path, principals: Iterable[str], roles: Iterable[str]) 
     ca.keystore(ca.issue(BROKER, BROKER_COMMON_NAME, hosts=BROKER_HOSTS), folder / f"{BROKER}-keystore.pem")
     ca.issue(POSTGRES, POSTGRES, hosts=POSTGRES_HOSTS)
     ca.issue(CHECK, CHECK, hosts=CHECK_HOSTS)
+    ca.issue(WEB, WEB, hosts=WEB_HOSTS)
     for principal in dict.fromkeys(principals):
         _password(folder, "kafka", principal)
     for role in dict.fromkeys([SUPERUSER, *roles]):

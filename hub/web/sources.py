@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from hub.acl import AUDITOR
 from hub.clients import consumer
-from hub.config import Settings
+from hub.config import ConfigError, Settings
 from hub.db import REGISTER, WEB, engine_for, services_of
 from hub.domain.lifecycle import Recorded
 from hub.domain.rules import Violation, judge
@@ -57,12 +57,28 @@ class Verified:
     summary: str
 
 
+def as_auditor(settings: Settings) -> Settings:
+    """The settings the desk reads with as the auditor: the web server's own HUB_DATABASE_USERNAME (a deployment
+    that names one role per process) gives way to the auditor and HUB_WEB_AUDITOR_PASSWORD_FILE."""
+    if settings.database_username in (None, AUDITOR):
+        return settings
+    if settings.web_auditor_password_file is None:
+        raise ConfigError(
+            f"HUB_DATABASE_USERNAME is {settings.database_username}: the desk also reads the ledger as the auditor, "
+            "so set HUB_WEB_AUDITOR_PASSWORD_FILE to the auditor role's password file"
+        )
+    return settings.model_copy(
+        update={"database_username": AUDITOR, "database_password_file": settings.web_auditor_password_file}
+    )
+
+
 class Sources:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.auditor = as_auditor(settings)
         self.register: Engine = engine_for(settings, REGISTER, role=WEB, pool_size=8)
         self.web: Engine = engine_for(settings, WEB)
-        self.ledger: Engine = engine_for(settings, "ledger", role=AUDITOR)
+        self.ledger: Engine = engine_for(self.auditor, "ledger", role=AUDITOR)
         self._view: LedgerView | None = None
         self._view_lock = threading.Lock()
         self._judged: dict[tuple[int, dt.datetime], list[Violation]] = {}
@@ -144,7 +160,7 @@ class Sources:
 
     def _service_db(self, service: str) -> Engine:
         if service not in self._service_dbs:
-            self._service_dbs[service] = engine_for(self.settings, service, role=AUDITOR, pool_size=1)
+            self._service_dbs[service] = engine_for(self.auditor, service, role=AUDITOR, pool_size=1)
         return self._service_dbs[service]
 
     def _ends(self, topics: set[str]) -> dict[tuple[str, int], tuple[int, int]] | None:

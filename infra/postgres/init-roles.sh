@@ -6,7 +6,8 @@
 # service gives them after its migrations (hub.db.grants).
 #
 # Roles (LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE): auditor, and per agency of HUB_AGENCIES (default
-# bank,tax,land,transport) <agency> and <agency>_checker, and ledger. Passwords: pg-<role> in HUB_SECRETS_DIR
+# bank,tax,land,transport) <agency> and <agency>_checker, ledger, register and web (which also reads the
+# register's public listings). Passwords: pg-<role> in HUB_SECRETS_DIR
 # (start.sh copies /run/secrets there for the server's user). Safe to run twice: existing roles and databases
 # are kept, and the passwords set from the files.
 #
@@ -25,7 +26,7 @@ init_roles() (
     }
     roles+=("$agency" "${agency}_checker")
   done
-  roles+=(ledger)
+  roles+=(ledger register web)
 
   script="set password_encryption = 'scram-sha-256';
 "
@@ -44,9 +45,12 @@ alter role :\"role\" login inherit nosuperuser nocreatedb nocreaterole password 
   done
   script+="revoke all on database postgres from public;
 "
-  for service in "${agencies[@]}" ledger; do
-    readers=auditor
-    [ "$service" = ledger ] || readers="${service}_checker, auditor"
+  for service in "${agencies[@]}" ledger register web; do
+    case $service in
+      ledger | web) readers=auditor ;;
+      register) readers="web, auditor" ;;
+      *) readers="${service}_checker, auditor" ;;
+    esac
     script+="select format('create database %I owner %I', '$service', '$service')
   where not exists (select from pg_database where datname = '$service') \\gexec
 revoke all on database $service from public;
@@ -55,7 +59,7 @@ grant connect on database $service to $readers;
   done
   psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "${POSTGRES_USER:-postgres}" --dbname postgres <<<"$script"
   install -m 0600 /opt/hub/pg_hba.conf "$PGDATA/pg_hba.conf"
-  echo "init-roles: roles ${roles[*]}; databases ${agencies[*]} ledger; pg_hba.conf: hostssl scram-sha-256 only"
+  echo "init-roles: roles ${roles[*]}; databases ${agencies[*]} ledger register web; pg_hba.conf: hostssl scram-sha-256 only"
 )
 
 init_roles

@@ -107,3 +107,45 @@ def test_ledger_survives_sigkill_with_nothing_lost_or_stored_twice(hub_settings)
 
 def _stored(settings) -> int:
     return ledger_query(settings, "select count(*) from ledger_events")[0][0]
+
+
+def test_the_register_survives_sigkill_and_ends_as_the_pure_function_says(hub_settings):
+    from sqlalchemy import text
+
+    from hub.domain.lifecycle import Recorded
+    from hub.domain.register import register
+    from hub.register import search
+    from hub.register.service import open_database
+
+    events = simulated(3000, seed=78)
+    publish(hub_settings, events)
+    total = sum(end_offsets(hub_settings, hub_settings.topic(COURT_EVENTS)).values())
+    hub = str(Path(sys.executable).parent / "hub")
+    env = hub_env(hub_settings, HUB_BATCH_SIZE="25", HUB_INSTANCE_ID="register-1")
+    db = open_database(hub_settings)
+
+    def done() -> int:
+        with db.connect() as conn:
+            return conn.execute(text("select coalesce(sum(next_offset), 0) from consumer_offsets")).scalar_one()
+
+    rng = random.Random(2)
+    progress = []
+    for _ in range(4):
+        proc = subprocess.Popen([hub, "register", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before, deadline = done(), time.monotonic() + 60
+        while done() == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        progress.append(done())
+    assert progress[-1] < total, f"the stream ended before the last kill: {progress} of {total}"
+    final = subprocess.run([hub, "register", "run", "--once"], env=env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr[-3000:]
+    now = dt.datetime.now(dt.UTC)
+    expected = register(Recorded(e, now, n) for n, e in enumerate(events))
+    with db.connect() as conn:
+        ids = conn.execute(text("select entry_id from public_entries")).scalars().all()
+        listed = {i: search.entry(conn, i) for i in ids}
+    db.dispose()
+    assert len(ids) == len(set(ids)) and listed == expected
