@@ -62,6 +62,7 @@ from hub.domain.events import CourtEvent, parse_event
 from hub.domain.ids import uscc_check_char
 from hub.domain.lifecycle import Recorded
 from hub.domain.register import id_digest, register, shown_id
+from hub.register.search import COLUMNS
 from hub.topics import COURT_EVENTS
 from producers.publisher import CourtPublisher
 from producers.simulator import BRANDS, CITIES, COURTS, GIVEN, GROUNDS, OBLIGATIONS, REGIONS, SURNAMES, TRADES
@@ -81,22 +82,6 @@ class P5Size:
 
 
 P5_SIZES = {"full": P5Size(1_000_000, 2_000, 200), "quick": P5Size(50_000, 300, 30)}
-COLUMNS = (
-    "entry_id",
-    "debtor_kind",
-    "name",
-    "id_shown",
-    "id_digest",
-    "legal_representative",
-    "court_code",
-    "court_name",
-    "case_number",
-    "grounds",
-    "obligation",
-    "included_at",
-)
-
-
 # -- synthetic listings: row i is a pure function of i, so the search process can make its questions ---------
 
 # About a hundred common surnames, weighted roughly like the real ones (王 and 李 many times as common as 汤),
@@ -492,7 +477,84 @@ def name_search(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Pa
         "ms",
         note=f"max {plain['max_ms']:.1f} ms; search() p99 / plain p99 {full['p99_ms'] / plain['p99_ms']:.1f}x",
     )
+    with step("P5: the same full names through `hub web serve` (GET /v1/register, one keep-alive client)"):
+        http = _http_searches(settings, p5, logs)
+    section.details["search_http"] = http
+    section.add(
+        "search_http_p50",
+        "P5 name search over HTTPS p50 (JSON API)",
+        http["p50_ms"],
+        "ms",
+        note=f"{http['calls']:,} GET /v1/register?name=..., {http['errors']} errors; "
+        f"HTML page p50 {http['page_p50_ms']:.1f} ms",
+    )
+    section.add(
+        "search_http_p99",
+        "P5 name search over HTTPS p99 (JSON API)",
+        http["p99_ms"],
+        "ms",
+        Target("<=", SEARCH_TARGET_MS),
+        rss_kb=http["peak_rss_kb"],
+        note=f"HTML page p99 {http['page_p99_ms']:.1f} ms; client and server share the two cores",
+    )
+    if http["errors"]:
+        return f"{http['errors']} HTTP searches failed: {http['error_examples']}"
     return f"{answer['wrong']} searches answered wrongly: {answer['wrong_examples']}" if answer["wrong"] else None
+
+
+def _http_searches(settings: Settings, p5: P5Size, logs: Path) -> dict[str, Any]:
+    """`hub web serve` on the loaded register (its rate limit lifted), and one client asking the full names the
+    search process asked, first as JSON, then as the HTML page; per request, from sending to the whole body."""
+    import socket
+    import ssl
+
+    import httpx
+
+    from hub.devstack.secrets import ca_file
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = hub_env(settings, HUB_WEB_RATE_PER_ADDRESS="1000000")
+    server = Measured([str(HUB), "web", "serve", "--port", str(port)], env, logs / "p5-web.log")
+    names = [q.name for kind, q, _row in _questions(p5.search_rows, p5.search_queries, 55) if kind == "full"]
+    json_ns: list[int] = []
+    page_ns: list[int] = []
+    errors: list[str] = []
+    try:
+        verify = ssl.create_default_context(cafile=ca_file(settings.state_dir))
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=verify, timeout=30) as client:
+            wait_until(lambda: _answers(client), 120, what="hub web serve to answer /healthz")
+            for name in names[:50]:  # warm-up
+                client.get("/v1/register", params={"name": name})
+            for path, out in (("/v1/register", json_ns), ("/", page_ns)):
+                for name in names:
+                    before = time.perf_counter_ns()
+                    answer = client.get(path, params={"name": name})
+                    out.append(time.perf_counter_ns() - before)
+                    if answer.status_code != 200:
+                        errors.append(f"{path} {name}: {answer.status_code}")
+    finally:
+        server.terminate()
+        finished = server.wait(60)
+    stats, page = _stats(json_ns), _stats(page_ns)
+    return {
+        **stats,
+        "page_p50_ms": page["p50_ms"],
+        "page_p99_ms": page["p99_ms"],
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "peak_rss_kb": finished.peak_kb,
+    }
+
+
+def _answers(client) -> bool:
+    import httpx
+
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 # -- shielding until gone -----------------------------------------------------------------------------------

@@ -185,11 +185,12 @@ def apply(settings: Settings) -> Drift:
     return found
 
 
-def remove(settings: Settings) -> None:
-    """Take back every grant on this namespace's resources (a test namespace, when it is torn down)."""
+def remove(settings: Settings, *more: Settings) -> None:
+    """Take back every grant on these namespaces' resources (test namespaces, when they are torn down), in one
+    request."""
     from hub.clients import admin
 
-    _revoke(admin(settings, ADMIN), grants(settings))
+    _revoke(admin(settings, ADMIN), [g for s in (settings, *more) for g in grants(s)])
 
 
 def _revoke(client, grants_: Iterable[Grant]) -> None:

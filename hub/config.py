@@ -391,6 +391,7 @@ class Settings(BaseSettings):
             HUB_STATE_DIR=str(self.state_dir),
             HUB_PARTITIONS=str(self.partitions),
             HUB_BATCH_SIZE=str(self.batch_size),
+            HUB_AGENCIES=",".join(self.agencies),
             HUB_LOG_FORMAT="json",
         )
         if self.kafka_bootstrap:

@@ -145,6 +145,21 @@ def drop_database(settings: Settings, service: str) -> None:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
+def drop_namespaces(settings: Settings, namespaces: Iterable[str]) -> list[str]:
+    """Drop every database whose name starts with one of these namespaces, on one connection (test namespaces,
+    when they are torn down); returns their names. An empty namespace would be every database: refused."""
+    prefixes = list(namespaces)
+    if not all(prefixes):
+        raise ValueError("an empty namespace names every database; refusing to drop them")
+    with psycopg.connect(libpq_url(settings.admin_database_url()), autocommit=True, connect_timeout=10) as conn:
+        found = conn.execute(
+            "select datname from pg_database, unnest(cast(%s as text[])) p where starts_with(datname, p)", (prefixes,)
+        ).fetchall()
+        for (name,) in found:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    return [name for (name,) in found]
+
+
 def engine_for(settings: Settings, service: str, role: str | None = None, **kwargs) -> Engine:
     """An engine on a service's database as `role` (its owner by default); nothing is created or migrated."""
     return create_engine(settings.service_database_url(service, role), pool_pre_ping=True, **kwargs)

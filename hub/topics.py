@@ -116,10 +116,11 @@ def _wait_for_leaders(client, names: list[str], timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def delete_topics(settings: Settings) -> None:
+def delete_topics(settings: Settings, *more: Settings) -> None:
+    """Delete these namespaces' topics (test namespaces, when they are torn down), in one request."""
     client = admin(settings, ADMIN)
     existing = client.list_topics(timeout=15).topics
-    names = [s.name for s in topic_specs(settings) if s.name in existing]
+    names = [spec.name for each in (settings, *more) for spec in topic_specs(each) if spec.name in existing]
     if names:
         for future in client.delete_topics(names, operation_timeout=30).values():
             future.result()

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hub import acl, devstack
-from hub.config import SERVICES, Settings
-from hub.db import drop_database
+from hub.config import Settings
+from hub.db import drop_namespaces
 from hub.topics import create_topics, delete_topics
 
 
@@ -37,14 +37,14 @@ def namespaces(stack: Settings) -> Iterator[Callable[[], Settings]]:
         return settings
 
     yield make
-    for settings in made:
-        with contextlib.suppress(Exception):
-            delete_topics(settings)
-        with contextlib.suppress(Exception):
-            acl.remove(settings)
-        for service in SERVICES:
-            with contextlib.suppress(Exception):
-                drop_database(settings, service)
+    if not made:
+        return
+    with contextlib.suppress(Exception):
+        delete_topics(*made)
+    with contextlib.suppress(Exception):
+        acl.remove(*made)
+    with contextlib.suppress(Exception):
+        drop_namespaces(stack, [s.namespace for s in made])
 
 
 @pytest.fixture

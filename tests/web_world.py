@@ -99,8 +99,13 @@ def build(settings: Settings, folder: Path) -> World:
     assert run_ledger_once(settings) == 0
     done = run_hub(settings, "register", "run", "--once")
     assert done.returncode == 0, done.stderr
-    add_account(settings, "auditor1", "--auditor")
-    add_account(settings, "clerk-j0108", "--court", "J0108")
+    from hub.web.accounts import Accounts, open_database
+
+    db = open_database(settings)  # in this process: the CLI's own path is tested in tests/integration/test_web.py
+    accounts = Accounts.for_settings(settings, db)
+    accounts.add("auditor1", "auditor", None, PASSWORD)
+    accounts.add("clerk-j0108", "court", "J0108", PASSWORD)
+    db.dispose()
     log = open(folder / "register.log", "ab")  # noqa: SIM115 - the process writes it until the end
     register = subprocess.Popen([HUB, "register", "run"], env=hub_env(settings), stdout=log, stderr=log)
     web = WebServer(settings, folder / "web.log", HUB_WEB_RATE_PER_ADDRESS="1000").start()

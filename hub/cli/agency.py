@@ -14,9 +14,8 @@ from consumers import PolicyError, load_policy
 from hub.agency import keys as api_keys
 from hub.agency.check import CheckError, InterceptionChecker
 from hub.agency.service import AgencyHandler, open_database
-from hub.cli.common import MetricsPort, Once, console, emit, err_console, error, group, settings
+from hub.cli.common import MetricsPort, Once, console, emit, err_console, error, group, run_engine, settings
 from hub.codec import default_codec
-from hub.engine import ConsumerEngine
 
 app = group("Run an agency's service, check a subject against its sanctions, or serve the check over HTTPS.")
 keys_app = group("Issue, list and revoke the API keys of the systems that call an agency's check service.")
@@ -43,13 +42,10 @@ def run(
     except PolicyError as exc:
         error(exc)
         raise typer.Exit(2) from None
-    db = open_database(cfg, name, forever=not once)
     codec = default_codec()
-    engine = ConsumerEngine(cfg, AgencyHandler(cfg, policy, codec), db, codec, once=once, metrics_port=metrics_port)
-    code = engine.run()
-    if once and engine.summary is not None:
-        console.print(engine.summary.line())
-    raise typer.Exit(code)
+    run_engine(
+        cfg, AgencyHandler(cfg, policy, codec), open_database(cfg, name, forever=not once), codec, once, metrics_port
+    )
 
 
 @app.command()

@@ -104,3 +104,15 @@ def progress_counter(label: str) -> Iterator[Callable[[int | None, int], None]]:
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda total, done: progress.update(task, total=total, completed=done)
+
+
+def run_engine(cfg: Settings, handler, db, codec, once: bool, metrics_port: int | None) -> None:
+    """Run a service's handler on the one consumer engine until stopped (or, with --once, to the end offsets
+    present at start, then print its summary); exits with the engine's code."""
+    from hub.engine import ConsumerEngine
+
+    engine = ConsumerEngine(cfg, handler, db, codec, once=once, metrics_port=metrics_port)
+    code = engine.run()
+    if once and engine.summary is not None:
+        console.print(engine.summary.line())
+    raise typer.Exit(code)

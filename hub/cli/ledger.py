@@ -10,11 +10,10 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from hub.cli.common import MetricsPort, Once, console, emit, error, group, parse_instant, settings
+from hub.cli.common import MetricsPort, Once, console, emit, error, group, parse_instant, run_engine, settings
 from hub.codec import default_codec
 from hub.domain.rules import RULES
 from hub.domain.times import show
-from hub.engine import ConsumerEngine
 from hub.ledger.report import build_report
 from hub.ledger.service import LedgerHandler, open_database
 
@@ -35,18 +34,7 @@ def run(
     """
     cfg = settings()
     codec = default_codec()
-    engine = ConsumerEngine(
-        cfg,
-        LedgerHandler(cfg, codec),
-        open_database(cfg, forever=not once),
-        codec,
-        once=once,
-        metrics_port=metrics_port,
-    )
-    code = engine.run()
-    if once and engine.summary is not None:
-        console.print(engine.summary.line())
-    raise typer.Exit(code)
+    run_engine(cfg, LedgerHandler(cfg, codec), open_database(cfg, forever=not once), codec, once, metrics_port)
 
 
 @app.command()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import typer
-
-from hub.cli.common import MetricsPort, Once, console, group, settings
+from hub.cli.common import MetricsPort, Once, group, run_engine, settings
 from hub.codec import default_codec
-from hub.engine import ConsumerEngine
 from hub.register.service import RegisterHandler, open_database
 
 app = group("The public register: the PUBLIC entries in force, for free public query (hub web serve shows them).")
@@ -25,11 +22,4 @@ def run(
       hub register run --once
     """
     cfg = settings()
-    codec = default_codec()
-    engine = ConsumerEngine(
-        cfg, RegisterHandler(cfg), open_database(cfg, forever=not once), codec, once=once, metrics_port=metrics_port
-    )
-    code = engine.run()
-    if once and engine.summary is not None:
-        console.print(engine.summary.line())
-    raise typer.Exit(code)
+    run_engine(cfg, RegisterHandler(cfg), open_database(cfg, forever=not once), default_codec(), once, metrics_port)

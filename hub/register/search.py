@@ -8,7 +8,7 @@ The number of matches is counted up to COUNT_CAP only, so a one-character name s
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import Connection, text
 
@@ -41,27 +41,12 @@ class Page:
     pages: int
 
 
-_COLUMNS = (
-    "entry_id, debtor_kind, name, id_shown, id_digest, legal_representative, court_code, court_name, case_number, "
-    "grounds, obligation, included_at"
-)
+COLUMNS = tuple(f.name for f in fields(Listing))  # public_entries' columns: a Listing's fields, in order
+_SELECT = ", ".join(COLUMNS)
 
 
 def _listing(row) -> Listing:
-    return Listing(
-        entry_id=row.entry_id,
-        debtor_kind=row.debtor_kind,
-        name=row.name,
-        id_shown=row.id_shown,
-        id_digest=row.id_digest,
-        legal_representative=row.legal_representative,
-        court_code=row.court_code,
-        court_name=row.court_name,
-        case_number=row.case_number,
-        grounds=tuple(row.grounds),
-        obligation=row.obligation,
-        included_at=row.included_at,
-    )
+    return Listing(**{**row._mapping, "grounds": tuple(row.grounds)})
 
 
 def _like_prefix(value: str) -> str:
@@ -94,7 +79,7 @@ def search(conn: Connection, query: Query) -> Page:
     page = min(max(query.page, 1), pages)
     rows = conn.execute(
         text(
-            f"select {_COLUMNS} from public_entries where {clause} order by name, entry_id "
+            f"select {_SELECT} from public_entries where {clause} order by name, entry_id "
             f"limit {PER_PAGE} offset {(page - 1) * PER_PAGE}"
         ),
         params,
@@ -103,7 +88,7 @@ def search(conn: Connection, query: Query) -> Page:
 
 
 def entry(conn: Connection, entry_id: str) -> Listing | None:
-    row = conn.execute(text(f"select {_COLUMNS} from public_entries where entry_id = :id"), {"id": entry_id}).first()
+    row = conn.execute(text(f"select {_SELECT} from public_entries where entry_id = :id"), {"id": entry_id}).first()
     return None if row is None else _listing(row)
 
 

@@ -23,22 +23,9 @@ from hub.domain.lifecycle import BINDING, Act, fold
 from hub.domain.register import Listing, listed, listing_of
 from hub.engine import Delivered, OutboxMessage
 from hub.log import get_logger
+from hub.register.search import COLUMNS
 from hub.topics import COURT_EVENTS
 
-_LISTING_COLUMNS = (
-    "entry_id",
-    "debtor_kind",
-    "name",
-    "id_shown",
-    "id_digest",
-    "legal_representative",
-    "court_code",
-    "court_name",
-    "case_number",
-    "grounds",
-    "obligation",
-    "included_at",
-)
 StoredAct = Act[tuple[str, dict[str, Any] | None]]  # item: (event id, listing of a PUBLIC inclusion)
 
 
@@ -110,13 +97,13 @@ class RegisterHandler:
             copy_rows(
                 conn,
                 "incoming_listings",
-                _LISTING_COLUMNS,
-                ([list(v.grounds) if c == "grounds" else getattr(v, c) for c in _LISTING_COLUMNS] for v in shown_now),
+                COLUMNS,
+                ([list(v.grounds) if c == "grounds" else getattr(v, c) for c in COLUMNS] for v in shown_now),
             )
             conn.execute(
                 text(
-                    f"insert into public_entries ({', '.join(_LISTING_COLUMNS)}) "
-                    f"select {', '.join(_LISTING_COLUMNS)} from incoming_listings"
+                    f"insert into public_entries ({', '.join(COLUMNS)}) "
+                    f"select {', '.join(COLUMNS)} from incoming_listings"
                 )
             )
         self.log.debug("register changed", entries=len(ids), listed=len(shown_now))

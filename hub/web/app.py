@@ -36,6 +36,7 @@ from hub.domain.ids import mask_resident_ids
 from hub.domain.lifecycle import lives
 from hub.domain.register import Listing, shown_id
 from hub.domain.rules import RULES, Violation
+from hub.domain.times import read_instant
 from hub.ledger.report import Report
 from hub.log import get_logger
 from hub.register import search
@@ -84,6 +85,12 @@ class AddressLimits:
             return (1 - tokens) / self.rate
         self._buckets[address] = (tokens - 1, now)
         return 0.0
+
+
+def this_minute() -> dt.datetime:
+    """ "Now" for the desk's judgements: the current minute, so that the pages of one minute share one judging of
+    the ledger (Sources.breaches caches by chain length and instant)."""
+    return dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 
 
 def _masked(value: Any) -> Any:
@@ -241,7 +248,7 @@ class WebApp:
 
     def overview(self, session: Session) -> HTMLResponse:
         view = self.sources.ledger_view()
-        breaches = len(self.violations(session, dt.datetime.now(dt.UTC)))
+        breaches = len(self.violations(session, this_minute()))
         return self.page(
             "desk.html", session=session, view=view, breaches=breaches, verified=self.sources.last_verification()
         )
@@ -258,7 +265,7 @@ class WebApp:
                 session=session,
                 error="此条目不属于您的法院 (this entry belongs to another court)",
             )
-        now = dt.datetime.now(dt.UTC)
+        now = this_minute()
         deadlines = self.settings.deadlines()
         since = {
             a: deadlines.agency_start(a, [r for r in view.feedback if r.event.agency == a])
@@ -294,13 +301,11 @@ class WebApp:
         )
 
     def breach_filters(self, session: Session, params: dict[str, str]) -> tuple[dt.datetime, str, str, str]:
-        from hub.cli.common import parse_instant  # the CLI's reading of a date: the same for --as-of
-
         text = params.get("as_of", "").strip()
         try:
-            as_of = parse_instant(text, "as_of") if text else dt.datetime.now(dt.UTC)
-        except Exception:
-            raise Refused(400, f"截至时间无法识别：{text}（写作 2026-03-31 或 2026-03-31T18:00）", "as_of") from None
+            as_of = read_instant(text, self.zone) if text else this_minute()
+        except ValueError as exc:
+            raise Refused(400, f"截至时间无法识别 (as_of): {exc}", "as_of") from None
         party, rule = params.get("party", "").strip(), params.get("rule", "").strip()
         if rule and rule not in RULES:
             raise Refused(400, f"没有规则 {rule} (unknown rule)", "rule")
@@ -337,7 +342,7 @@ class WebApp:
         )
 
     def chart(self, session: Session, name: str) -> Response:
-        now = dt.datetime.now(dt.UTC)
+        now = this_minute()
         if name == "breaches":
             data = oversight.breaches_per_week(self.violations(session, now), self.zone, until=now)
             svg = charts.breaches_chart(data, "每周违规数（按责任方） Breaches per week, by party")

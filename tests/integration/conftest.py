@@ -13,6 +13,6 @@ def web_world(namespaces, tmp_path_factory):
     (tests/web_world.py)."""
     from tests.web_world import build
 
-    world = build(namespaces(), tmp_path_factory.mktemp("web"))
+    world = build(namespaces(agencies=("bank", "transport")), tmp_path_factory.mktemp("web"))  # two suffice
     yield world
     world.stop()

@@ -83,7 +83,7 @@ def test_public_entries_only_masked_and_gone_when_shielded(hub_settings):
 KINDS = st.sampled_from(["Included", "Shielded", "Revoked", "RiskWarningIssued"])
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_register_is_a_pure_function_of_the_court_history(namespaces, data):
     """Random acts on a few entries, published in random order in several rounds: after each round the
