@@ -216,6 +216,16 @@ class Finished:
     log: Path
     tree_rss_kb: int = 0  # peak of the summed RSS of the command's process tree (sampled)
     processes: int = 1  # most processes seen at once in that tree
+    cpu_seconds: float | None = None  # user + system CPU of the command (and the children it waited for)
+
+    def cpu_per_1000(self, items: int, idle: Finished | None = None) -> float | None:
+        """CPU seconds per 1,000 items, the start-up's CPU (`idle`: the same command with nothing to do) taken
+        off: the cost per event, which a regression shows even when the machine's speed hides it."""
+        if self.cpu_seconds is None or not items:
+            return None
+        startup = (idle.cpu_seconds or 0.0) if idle is not None else 0.0
+        spent = self.cpu_seconds - startup
+        return max(spent, 0.0) / items * 1000
 
     @property
     def peak_kb(self) -> int:
@@ -307,6 +317,7 @@ class Measured:
             self.log,
             result.get("tree_rss_kb", 0),
             result.get("processes", 1),
+            result.get("cpu_seconds"),
         )
 
     @classmethod

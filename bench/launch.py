@@ -1,4 +1,4 @@
-"""Run one command and write its exit code, wall time and peak resident memory to a JSON file.
+"""Run one command and write its exit code, wall time, CPU time and peak resident memory to a JSON file.
 
 Why a launcher: Linux keeps, across `execve`, the peak RSS of the address space a child was forked (or
 vforked) from, so a child of the harness would report at least the harness's own peak. Started from this
@@ -89,6 +89,8 @@ def main() -> int:
         "returncode": code,
         "seconds": seconds,
         "max_rss_kb": usage.ru_maxrss,
+        # user + system CPU of the command and of the descendants it waited for (wait4's rusage)
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "tree_rss_kb": sampler.peak_kb,
         "processes": sampler.processes,
         "pid": child.pid,

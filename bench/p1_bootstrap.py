@@ -88,6 +88,8 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path, deco
             "processed_events": processed,
             "log_lines_by_level": levels,
             "batch_size": settings.batch_size,
+            "cpu_seconds": done.cpu_seconds,
+            "startup_cpu_seconds": idle.cpu_seconds,
         }
     )
     say(f"P1: {n:,} events in {done.seconds:.1f}s ({rate:,.0f}/s); start-up alone {idle.seconds:.1f}s")
@@ -100,6 +102,14 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path, deco
         rss_kb=done.peak_kb,
         note=f"wall {done.seconds:.1f}s incl. start-up {idle.seconds:.1f}s"
         + (f"; excl. start-up {steady:,.0f}/s" if steady else ""),
+    )
+    section.add(
+        "cpu_per_1000",
+        "P1 service CPU per 1,000 events",
+        done.cpu_per_1000(n, idle),
+        "CPU s",
+        note=f"user + system of `hub agency run {AGENCY} --once`, its start-up's "
+        f"{idle.cpu_seconds or 0:.1f} s taken off",
     )
     section.add(
         "ratio",

@@ -376,6 +376,8 @@ def bootstrap(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path
         "log_lines_by_level": levels,
         "batch_size": settings.batch_size,
         "plain_consume_decode": {**plain, "peak_rss_kb": plain_rss},
+        "cpu_seconds": done.cpu_seconds,
+        "startup_cpu_seconds": idle.cpu_seconds,
     }
     say(
         f"P5: {n:,} events in {done.seconds:.1f}s ({rate:,.0f}/s); start-up alone {idle.seconds:.1f}s; "
@@ -391,6 +393,13 @@ def bootstrap(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path
         note=f"wall {done.seconds:.1f}s incl. start-up {idle.seconds:.1f}s"
         + (f"; excl. start-up {steady:,.0f}/s" if steady else "")
         + f"; {checked}",
+    )
+    section.add(
+        "bootstrap_cpu_per_1000",
+        "P5 register CPU per 1,000 events",
+        done.cpu_per_1000(n, idle),
+        "CPU s",
+        note=f"user + system of `hub register run --once`, its start-up's {idle.cpu_seconds or 0:.1f} s taken off",
     )
     section.add(
         "plain_consume_decode",

@@ -73,8 +73,8 @@ class AddressLimits:
         self.rate, self.burst = rate, burst or 2 * rate
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def take(self, address: str) -> float:
-        """0 when allowed, else the seconds to wait."""
+    def take(self, address: str, spend: bool = True) -> float:
+        """0 when allowed (a token spent unless `spend` is false: a look only), else the seconds to wait."""
         now = time.monotonic()
         if len(self._buckets) > 100_000:
             self._buckets.clear()
@@ -83,14 +83,8 @@ class AddressLimits:
         if tokens < 1:
             self._buckets[address] = (tokens, now)
             return (1 - tokens) / self.rate
-        self._buckets[address] = (tokens - 1, now)
+        self._buckets[address] = (tokens - 1 if spend else tokens, now)
         return 0.0
-
-
-def this_minute() -> dt.datetime:
-    """ "Now" for the desk's judgements: the current minute, so that the pages of one minute share one judging of
-    the ledger (Sources.breaches caches by chain length and instant)."""
-    return dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 
 
 def _masked(value: Any) -> Any:
@@ -110,7 +104,7 @@ class WebApp:
         self.settings, self.sources, self.accounts = settings, sources, accounts
         self.zone = settings.zone
         self.public_limits = AddressLimits(settings.web_rate_per_address)
-        self.login_limits = AddressLimits(5 / 60, burst=5)
+        self.login_limits = AddressLimits(5 / 60, burst=5)  # failed sign-ins: 5 a minute per address
         self._ids = Fernet(Fernet.generate_key())
         self.log = get_logger("hub.web")
         self.templates = Environment(
@@ -238,17 +232,18 @@ class WebApp:
         own = {r.event.entry_id for r in court if r.event.court_code == session.account.court_code}
         return [r for r in court if r.event.entry_id in own], [r for r in feedback if r.event.entry_id in own]
 
-    def violations(self, session: Session, as_of: dt.datetime) -> list[Violation]:
+    def violations(self, session: Session, as_of: dt.datetime | None = None) -> tuple[dt.datetime, list[Violation]]:
+        """The breaches this account may see, as of `as_of` (None: now), and that instant."""
         view = self.sources.ledger_view()
-        found = self.sources.breaches(view, as_of)
+        as_of, found = self.sources.breaches(view, as_of)
         if session.account.kind == "auditor":
-            return found
+            return as_of, found
         own = {r.event.entry_id for r in view.court if r.event.court_code == session.account.court_code}
-        return [v for v in found if v.entry_id in own]
+        return as_of, [v for v in found if v.entry_id in own]
 
     def overview(self, session: Session) -> HTMLResponse:
         view = self.sources.ledger_view()
-        breaches = len(self.violations(session, this_minute()))
+        breaches = len(self.violations(session)[1])
         return self.page(
             "desk.html", session=session, view=view, breaches=breaches, verified=self.sources.last_verification()
         )
@@ -265,7 +260,7 @@ class WebApp:
                 session=session,
                 error="此条目不属于您的法院 (this entry belongs to another court)",
             )
-        now = this_minute()
+        now = dt.datetime.now(dt.UTC)
         deadlines = self.settings.deadlines()
         since = {
             a: deadlines.agency_start(a, [r for r in view.feedback if r.event.agency == a])
@@ -287,7 +282,7 @@ class WebApp:
         for r in feedback:
             if r.event.event_type == "InterceptionRecorded":
                 interceptions.setdefault(r.event.agency, []).append(r)
-        violations = [v for v in self.sources.breaches(view, now) if v.entry_id == entry_id]
+        violations = [v for v in self.sources.breaches(view)[1] if v.entry_id == entry_id]
         return self.page(
             "desk_entry.html",
             session=session,
@@ -300,10 +295,10 @@ class WebApp:
             violations=violations,
         )
 
-    def breach_filters(self, session: Session, params: dict[str, str]) -> tuple[dt.datetime, str, str, str]:
+    def breach_filters(self, session: Session, params: dict[str, str]) -> tuple[dt.datetime | None, str, str, str]:
         text = params.get("as_of", "").strip()
         try:
-            as_of = read_instant(text, self.zone) if text else this_minute()
+            as_of = read_instant(text, self.zone) if text else None
         except ValueError as exc:
             raise Refused(400, f"截至时间无法识别 (as_of): {exc}", "as_of") from None
         party, rule = params.get("party", "").strip(), params.get("rule", "").strip()
@@ -316,7 +311,7 @@ class WebApp:
             as_of, text, party, rule = self.breach_filters(session, params)
         except Refused as refused:
             return self.page("desk_base.html", refused.status, session=session, error=refused.message)
-        found = self.violations(session, as_of)
+        as_of, found = self.violations(session, as_of)
         parties = sorted({v.party for v in found})
         chosen = [v for v in found if (not party or v.party == party) and (not rule or v.rule == rule)]
         if csv:
@@ -342,9 +337,10 @@ class WebApp:
         )
 
     def chart(self, session: Session, name: str) -> Response:
-        now = this_minute()
+        now = dt.datetime.now(dt.UTC)
         if name == "breaches":
-            data = oversight.breaches_per_week(self.violations(session, now), self.zone, until=now)
+            judged_at, found = self.violations(session)
+            data = oversight.breaches_per_week(found, self.zone, until=judged_at)
             svg = charts.breaches_chart(data, "每周违规数（按责任方） Breaches per week, by party")
         elif name == "delays":
             view = self.sources.ledger_view()
@@ -469,13 +465,14 @@ def create_app(settings: Settings, sources: Sources, accounts: Accounts) -> Fast
         target = _local(str(form.get("next", "/desk")))
         if not token or not hmac.compare_digest(token, sent):
             return web.message(403, "表单已失效，请重新登录 (the form expired: sign in again)", "/desk/login")
-        wait = web.login_limits.take(_address(request))
+        wait = web.login_limits.take(_address(request), spend=False)  # only a failed attempt spends
         if wait:
-            response = web.message(429, "登录尝试过于频繁，请稍后再试 (too many sign-in attempts)", "/desk/login")
+            response = web.message(429, "登录失败次数过多，请稍后再试 (too many failed sign-ins)", "/desk/login")
             response.headers["Retry-After"] = str(max(1, round(wait)))
             return response
         done = accounts.login(str(form.get("username", "")), str(form.get("password", "")), dt.datetime.now(dt.UTC))
         if done is None:
+            web.login_limits.take(_address(request))
             fresh = secrets.token_urlsafe(32)
             response = web.page(
                 "login.html",

@@ -26,6 +26,8 @@ from hub.ledger.service import history
 from hub.log import get_logger
 from hub.topics import COURT_EVENTS, feedback_topic
 
+NOW_REUSE = 10.0  # seconds a judgement of "now" serves the desk's pages
+
 
 @dataclass(frozen=True)
 class LedgerView:
@@ -82,6 +84,7 @@ class Sources:
         self._view: LedgerView | None = None
         self._view_lock = threading.Lock()
         self._judged: dict[tuple[int, dt.datetime], list[Violation]] = {}
+        self._now: tuple[int, float, dt.datetime, list[Violation]] | None = None
         self._lag: tuple[float, dict[str, int | None]] | None = None
         self._kafka = None
         self._kafka_lock = threading.Lock()
@@ -106,7 +109,19 @@ class Sources:
                     self._judged.clear()
             return self._view
 
-    def breaches(self, view: LedgerView, as_of: dt.datetime) -> list[Violation]:
+    def breaches(self, view: LedgerView, as_of: dt.datetime | None = None) -> tuple[dt.datetime, list[Violation]]:
+        """The ledger's breaches as of `as_of` (None: now), and that instant. Judging the whole history is the
+        report's own function and not free, so a judgement is kept per chain length and instant, and one of
+        "now" is reused for NOW_REUSE seconds while the chain has not grown (a deadline passing meanwhile shows
+        that much later)."""
+        if as_of is None:
+            kept = self._now
+            if kept is not None and kept[0] == view.seq and time.monotonic() - kept[1] < NOW_REUSE:
+                return kept[2], kept[3]
+            as_of = dt.datetime.now(dt.UTC)
+            found = judge(view.court, view.feedback, as_of, self.settings.deadlines(), self.settings.agencies)
+            self._now = (view.seq, time.monotonic(), as_of, found)
+            return as_of, found
         key = (view.seq, as_of)
         found = self._judged.get(key)
         if found is None:
@@ -114,7 +129,7 @@ class Sources:
             if len(self._judged) > 32:
                 self._judged.clear()
             self._judged[key] = found
-        return found
+        return as_of, found
 
     # -- audit verify's results ------------------------------------------------------------------
 
