@@ -36,3 +36,19 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> N
         f"{answer['entries']:,} entries"
         + (f"; RSS summed over {answer['processes']} processes" if answer["processes"] > 1 else ""),
     )
+    with step(f"P4: the peer, a plain fold over the same {n:,} events (fastavro, the lifecycle, one process)"):
+        peer, peer_rss = run_worker("plain-fold", settings, logs / "p4-plain-fold.log", max(300.0, n / 1000))
+    section.details["peer"] = {**peer, "peak_rss_kb": peer_rss}
+    same = peer["states_digest"] == answer["states_digest"]
+    section.add(
+        "peer_rate",
+        "P4 peer: plain fold, one process",
+        peer["rate"],
+        "events/s",
+        rss_kb=peer_rss,
+        note=f"{peer['entries']:,} entries; "
+        + ("the same entry states as the hub's replay" if same else "WRONG: entry states differ from the hub's"),
+    )
+    section.add("peer_ratio", "P4 hub / peer", answer["rate"] / peer["rate"] if peer["rate"] else None, "ratio")
+    if not same:
+        raise RuntimeError("P4: the plain fold and the hub's replay disagree on the entries' states")

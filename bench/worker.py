@@ -6,6 +6,7 @@ harness sets (namespace included). The last line printed is a JSON object with "
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import random
 import resource
@@ -177,6 +178,80 @@ def replay() -> None:
         read_s=marks.get("read", started) - started,
         entries=len(result["entries"]),
         digest=result["digest"],
+        states_digest=_states_digest({e: v["state"] for e, v in result["entries"].items()}),
+    )
+
+
+def _states_digest(states: dict[str, str]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(sorted(states.items()), ensure_ascii=False).encode()).hexdigest()
+
+
+def plain_fold() -> None:
+    """The peer of P4: what an engineer would write in a day to rebuild every entry's state from the court topic.
+    One process: consume from offset 0, fastavro's decode alone (no model validation), each event once (its
+    first record), each entry's acts in legal order (occurred_at, then offset: an entry's records share a
+    partition), folded with the shared lifecycle's `step`. Its answer's `states_digest` must equal the hub
+    replay's, or the comparison is not of the same work."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    from hub.clients import consumer as make_consumer
+    from hub.codec import default_codec
+    from hub.config import get_settings
+    from hub.domain.lifecycle import step
+    from hub.readback import end_offsets
+    from hub.topics import COURT_EVENTS
+
+    settings = get_settings()
+    topic = settings.topic(COURT_EVENTS)
+    codec = default_codec()
+    ends = end_offsets(settings, topic)
+    expected = sum(ends.values())
+    client = make_consumer(settings, f"{settings.namespace}hub-audit-peer-{time.monotonic_ns()}", "auditor")
+    acts: dict[str, list[tuple[dt.datetime, int, str]]] = {}
+    seen: set[str] = set()
+    count = 0
+    started = last_progress = time.perf_counter()
+    client.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+    try:
+        while count < expected:
+            batch = client.consume(num_messages=settings.batch_size, timeout=1.0)
+            if batch:
+                last_progress = time.perf_counter()
+            elif time.perf_counter() - last_progress > 60:
+                raise TimeoutError(f"read {count:,} of {expected:,} records, then nothing for 60s")
+            for message in batch:
+                if message.error():
+                    continue
+                count += 1
+                _name, record = codec.decode(message.value())
+                if record["event_id"] in seen:
+                    continue
+                seen.add(record["event_id"])
+                at = dt.datetime.fromisoformat(record["occurred_at"])
+                acts.setdefault(record["entry_id"], []).append((at, message.offset(), record["type"]))
+    finally:
+        client.close()
+    states: dict[str, str] = {}
+    for entry_id, entry_acts in acts.items():
+        state, pending = None, 0
+        for _at, _offset, kind in sorted(entry_acts):
+            moved = step(state, kind, pending > 0)
+            if moved.refused:
+                continue
+            pending += (kind == "CorrectionRequested") - (kind == "CorrectionDecided")
+            state = moved.state
+        if state is not None:
+            states[entry_id] = state.value
+    seconds = time.perf_counter() - started
+    _answer(
+        "plain-fold",
+        records=count,
+        seconds=seconds,
+        rate=count / seconds,
+        entries=len(states),
+        states_digest=_states_digest(states),
     )
 
 
@@ -193,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--measures", required=True)
     p.add_argument("--seed", type=int, default=7)
     tasks.add_parser("replay")
+    tasks.add_parser("plain-fold")
     args = parser.parse_args(argv)
     from hub.config import get_settings
     from hub.log import configure
@@ -204,6 +280,8 @@ def main(argv: list[str] | None = None) -> None:
         checks(args.agency, args.subjects, args.calls, args.seconds, args.measures.split(","), args.seed)
     elif args.task == "replay":
         replay()
+    elif args.task == "plain-fold":
+        plain_fold()
     else:  # pragma: no cover - argparse refuses it first
         sys.exit(f"unknown task {args.task}")
 

@@ -399,6 +399,8 @@ def create_app(settings: Settings, sources: Sources, accounts: Accounts) -> Fast
 
     @app.middleware("http")
     async def limit_public(request: Request, call_next: Callable):
+        """The per-address limit of the public routes; and the security headers on every response (the
+        stylesheet, /healthz and the OpenAPI document included), unless a route set its own."""
         path = request.url.path
         if path == "/" or path.startswith(("/entries/", "/v1/register")):
             wait = web.public_limits.take(_address(request))
@@ -413,7 +415,10 @@ def create_app(settings: Settings, sources: Sources, accounts: Accounts) -> Fast
                 response = web.message(429, "查询过于频繁，请稍后再试 (too many requests: wait a moment)")
                 response.headers.update(retry)
                 return response
-        return await call_next(request)
+        response = await call_next(request)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request):

@@ -32,6 +32,8 @@ def test_public_search_shows_public_entries_masked_and_never_restricted_ones(web
         page = client.get("/", params={"name": "张三"})
         assert page.status_code == 200 and MASKED in page.text and "北京市" in page.text
         assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        for path in ("/static/style.css", "/healthz"):
+            assert client.get(path).headers["x-content-type-options"] == "nosniff"
         api = client.get("/v1/register", params={"name": "张三"}).json()
         assert [r["entry_id"] for r in api["results"]] == ["P-1"]
         assert api["results"][0]["id_shown"] == MASKED and "id_digest" not in api["results"][0]
