@@ -35,46 +35,57 @@ def _answer(task: str, **figures: Any) -> None:
     print(json.dumps({"bench_worker": task, "vmhwm_kb": _rss_kb(), **figures}), flush=True)
 
 
-def consume(decode: bool) -> None:
-    """Read the court topic from offset 0 as an agency does (same client settings, same batch size), and with
-    `decode` also decode and validate each record with the codec: the ceiling for any consumer service."""
+def _court_records(name: str):
+    """Every record of the namespace's court topic from offset 0, read as an auditor in batches of
+    HUB_BATCH_SIZE (an agency's client settings); gives up after 60 s without a record."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
     from hub.clients import consumer as make_consumer
-    from hub.codec import default_codec
     from hub.config import get_settings
     from hub.readback import end_offsets
     from hub.topics import COURT_EVENTS
 
     settings = get_settings()
     topic = settings.topic(COURT_EVENTS)
-    codec = default_codec()
     ends = end_offsets(settings, topic)
     expected = sum(ends.values())
-    client = make_consumer(settings, f"{settings.namespace}hub-audit-bench-{time.monotonic_ns()}", "auditor")
+    client = make_consumer(settings, f"{settings.namespace}hub-audit-{name}-{time.monotonic_ns()}", "auditor")
     count = 0
-    decoded = 0
-    first_at = None
-    started = last_progress = time.perf_counter()
+    last_progress = time.perf_counter()
     client.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
     try:
         while count < expected:
             batch = client.consume(num_messages=settings.batch_size, timeout=1.0)
             if batch:
                 last_progress = time.perf_counter()
-                first_at = first_at or last_progress
             elif time.perf_counter() - last_progress > 60:
                 raise TimeoutError(f"read {count:,} of {expected:,} records, then nothing for 60s")
             for message in batch:
                 if message.error():
                     continue
                 count += 1
-                if decode:
-                    codec.decode_event(message.value(), "court")
-                    decoded += 1
-        seconds = time.perf_counter() - started
+                yield message
     finally:
         client.close()
+
+
+def consume(decode: bool) -> None:
+    """Read the court topic from offset 0 as an agency does (same client settings, same batch size), and with
+    `decode` also decode and validate each record with the codec: the ceiling for any consumer service."""
+    from hub.codec import default_codec
+    from hub.config import get_settings
+
+    codec = default_codec()
+    count = decoded = 0
+    first_at = None
+    started = time.perf_counter()
+    for message in _court_records("bench"):
+        first_at = first_at or time.perf_counter()
+        count += 1
+        if decode:
+            codec.decode_event(message.value(), "court")
+            decoded += 1
+    seconds = time.perf_counter() - started
     _answer(
         "decode" if decode else "consume",
         records=count,
@@ -82,7 +93,7 @@ def consume(decode: bool) -> None:
         seconds=seconds,
         rate=count / seconds,
         first_batch_s=(first_at or started) - started,
-        batch_size=settings.batch_size,
+        batch_size=get_settings().batch_size,
     )
 
 
@@ -194,45 +205,22 @@ def plain_fold() -> None:
     first record), each entry's acts in legal order (occurred_at, then offset: an entry's records share a
     partition), folded with the shared lifecycle's `step`. Its answer's `states_digest` must equal the hub
     replay's, or the comparison is not of the same work."""
-    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-
-    from hub.clients import consumer as make_consumer
     from hub.codec import default_codec
-    from hub.config import get_settings
     from hub.domain.lifecycle import step
-    from hub.readback import end_offsets
-    from hub.topics import COURT_EVENTS
 
-    settings = get_settings()
-    topic = settings.topic(COURT_EVENTS)
     codec = default_codec()
-    ends = end_offsets(settings, topic)
-    expected = sum(ends.values())
-    client = make_consumer(settings, f"{settings.namespace}hub-audit-peer-{time.monotonic_ns()}", "auditor")
     acts: dict[str, list[tuple[dt.datetime, int, str]]] = {}
     seen: set[str] = set()
     count = 0
-    started = last_progress = time.perf_counter()
-    client.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-    try:
-        while count < expected:
-            batch = client.consume(num_messages=settings.batch_size, timeout=1.0)
-            if batch:
-                last_progress = time.perf_counter()
-            elif time.perf_counter() - last_progress > 60:
-                raise TimeoutError(f"read {count:,} of {expected:,} records, then nothing for 60s")
-            for message in batch:
-                if message.error():
-                    continue
-                count += 1
-                _name, record = codec.decode(message.value())
-                if record["event_id"] in seen:
-                    continue
-                seen.add(record["event_id"])
-                at = dt.datetime.fromisoformat(record["occurred_at"])
-                acts.setdefault(record["entry_id"], []).append((at, message.offset(), record["type"]))
-    finally:
-        client.close()
+    started = time.perf_counter()
+    for message in _court_records("peer"):
+        count += 1
+        _name, record = codec.decode(message.value())
+        if record["event_id"] in seen:
+            continue
+        seen.add(record["event_id"])
+        at = dt.datetime.fromisoformat(record["occurred_at"])
+        acts.setdefault(record["entry_id"], []).append((at, message.offset(), record["type"]))
     states: dict[str, str] = {}
     for entry_id, entry_acts in acts.items():
         state, pending = None, 0
