@@ -258,7 +258,7 @@ def open_owned(settings: Settings, service: str, *chains: str, forever: bool = F
     service does when it starts (and `hub db migrate`). On the local stack the database and roles are made
     first if need be. Waits for the server first (`wait_for_database`): for ever if `forever` (a started
     service), else up to HUB_CONNECT_TIMEOUT_SECONDS, then `Unavailable`."""
-    from hub.migrations import upgrade
+    from hub.migrations import LOCK, upgrade
 
     local = not settings.database_url
     if local:  # a new service's password, so that the wait can try it before its role exists
@@ -271,7 +271,8 @@ def open_owned(settings: Settings, service: str, *chains: str, forever: bool = F
         wait_for_database(settings, service, forever)  # now the role and the database exist: may it log in?
     db = engine_for(settings, service)
     upgrade(db.url.render_as_string(hide_password=False), *chains)
-    with db.begin() as conn:
+    with db.begin() as conn:  # two GRANTs at once fail with "tuple concurrently updated"
+        conn.exec_driver_sql(f"select pg_advisory_xact_lock({LOCK})")
         for statement in grants(service):
             conn.exec_driver_sql(statement)
     return db

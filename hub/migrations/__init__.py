@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, pool, text
 
 HERE = Path(__file__).resolve().parent
-_LOCK = 0x6875_6231  # serialises migrations when several instances of a service start at once
+LOCK = 0x6875_6231  # serialises migrations and grants when several instances of a service start at once
 
 
 def upgrade(url: str, *chains: str) -> None:
@@ -29,6 +29,6 @@ def run_env(context) -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, version_table=config.attributes["version_table"])
         with context.begin_transaction():
-            connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+            connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": LOCK})
             context.run_migrations()
     engine.dispose()
