@@ -20,7 +20,8 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from hub.domain.events import CourtEvent, Event, FeedbackEvent, dated_in_future, event_to_record, parse_event
+from hub.domain.events import CourtEvent, Event, FeedbackEvent, dated_in_future, event_to_record
+from hub.domain.wire import event_from_record
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -181,9 +182,9 @@ class Codec:
         return self.encode(event.event_type, record)
 
     def decode_event(self, data: bytes | None, family: str | None = None) -> Event:
-        """Decode and validate; raises CodecError or EventValidationError."""
+        """Decode and check (hub/domain/wire.py); raises CodecError or EventValidationError."""
         _name, record = self.decode(data)
-        return parse_event(_measures_from_wire(record), family)
+        return event_from_record(_measures_from_wire(record), family)
 
     def _measures_to_wire(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
         """Measures travel by name (`measure_names`, `measure_name`); the enum fields of v1 carry the same names
