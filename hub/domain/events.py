@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
@@ -388,13 +389,19 @@ def unchecked(cls: type[_M], values: dict[str, Any]) -> _M:
     return model
 
 
+@cache
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(cls.model_fields)
+
+
 def event_to_record(event: Event) -> dict[str, Any]:
     """The plain dict that both the Avro schema and the JSON Lines input format describe."""
     if isinstance(event, FeedbackEvent):
         # Flat records, built by hand: agencies write one for every court act they answer.
-        record = {"event_id": event.event_id, "type": event.event_type}
-        for name in type(event).model_fields:
-            value = getattr(event, name)
+        values = event.__dict__
+        record = {"event_id": values["event_id"], "type": values["type"]}
+        for name in _field_names(type(event)):
+            value = values[name]
             record[name] = value.isoformat() if isinstance(value, dt.datetime) else value
         return record
     record = event.model_dump(mode="json")

@@ -25,6 +25,7 @@ from hub.domain.events import (
     SanctionFailed,
     SanctionLifted,
     SanctionRetained,
+    unchecked,
 )
 from hub.domain.lifecycle import BINDING, Act, fold
 
@@ -119,16 +120,20 @@ def feedback_id(agency: str, court_event_id: str, kind: str, measures: Iterable[
 def _feedback(cls, policy: AgencyPolicy, entry: EntrySanction, court_event_id: str, measures, now, cause="", **extra):
     """Built from already validated inputs, so the model is constructed without validating again."""
     measures = tuple(measures)
-    return cls.model_construct(
-        event_id=feedback_id(policy.name, court_event_id, cls.__name__, measures, cause),
-        occurred_at=now,
-        agency=policy.name,
-        entry_id=entry.entry_id,
-        court_event_id=court_event_id,
-        debtor_id=entry.debtor_id,
-        subject_id=entry.subject_id,
-        measures=list(measures),
-        **extra,
+    return unchecked(
+        cls,
+        {
+            "event_id": feedback_id(policy.name, court_event_id, cls.__name__, measures, cause),
+            "occurred_at": now,
+            "agency": policy.name,
+            "entry_id": entry.entry_id,
+            "court_event_id": court_event_id,
+            "debtor_id": entry.debtor_id,
+            "subject_id": entry.subject_id,
+            "measures": list(measures),
+            "type": cls.__name__,
+            **extra,
+        },
     )
 
 
