@@ -127,7 +127,7 @@ def _progress(settings: Settings) -> tuple[bool, int]:
             applied = conn.execute(
                 "select coalesce(sum(next_offset), 0) from consumer_offsets where topic = %s", (court,)
             ).fetchone()[0]
-            unsent = conn.execute("select count(*) from outbox where sent_at is null").fetchone()[0]
+            unsent = conn.execute("select count(*) from outbox").fetchone()[0]
         done = done and applied >= ends[court] and not unsent
         handled += applied - unsent
         topic = settings.topic(feedback_topic(agency))

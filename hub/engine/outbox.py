@@ -1,9 +1,10 @@
 """The transactional outbox: effects and the messages they cause are committed together, and a relay
 delivers the messages afterwards with the idempotent producer.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED and marked sent only after their delivery report, so two
+Rows are claimed with FOR UPDATE SKIP LOCKED and deleted only after their delivery report, so two
 relays (a service and a one-off `hub agency check`) never send the same row, and a crash between
-delivery and marking re-sends a row with the same event id, which readers deduplicate.
+delivery and deletion re-sends a row with the same event id, which readers deduplicate. Every row in
+the table is pending.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class OutboxRelay:
         with self.db.begin() as conn:
             rows = conn.execute(
                 text(
-                    "select id, topic, key, value, headers from outbox where sent_at is null "
+                    "select id, topic, key, value, headers from outbox "
                     "order by id limit :limit for update skip locked"
                 ),
                 {"limit": self.batch},
@@ -101,7 +102,7 @@ class OutboxRelay:
                 )
             self.producer.flush(self.delivery_timeout)
             if delivered:
-                conn.execute(text("update outbox set sent_at = now() where id = any(:ids)"), {"ids": delivered})
+                conn.execute(text("delete from outbox where id = any(:ids)"), {"ids": delivered})
                 sent = set(delivered)
                 for topic, count in Counter(r.topic for r in rows if r.id in sent).items():
                     metrics.FEEDBACK_PUBLISHED.labels(self.service, topic).inc(count)
@@ -121,7 +122,7 @@ class OutboxRelay:
 
     def pending(self) -> int:
         with self.db.connect() as conn:
-            count = conn.execute(text("select count(*) from outbox where sent_at is null")).scalar_one()
+            count = conn.execute(text("select count(*) from outbox")).scalar_one()
         metrics.OUTBOX_PENDING.labels(self.service).set(count)
         return count
 

@@ -77,7 +77,7 @@ def feedback_records(settings: Settings, agency: str) -> list[FeedbackEvent]:
 def pending_outbox(settings: Settings, agency: str) -> int:
     db = open_database(settings, agency)
     with db.connect() as conn:
-        count = conn.execute(text("select count(*) from outbox where sent_at is null")).scalar_one()
+        count = conn.execute(text("select count(*) from outbox")).scalar_one()
     db.dispose()
     return count
 

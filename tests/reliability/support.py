@@ -173,7 +173,7 @@ class Progress:
         return self._value(service, "select coalesce(sum(next_offset), 0) from consumer_offsets")
 
     def unsent(self, service: str) -> int | None:
-        return self._value(service, "select count(*) from outbox where sent_at is null")
+        return self._value(service, "select count(*) from outbox")
 
     def stored(self, service: str) -> dict[tuple[str, int], int]:
         """The next offset the service will read, per partition it has consumed from."""
