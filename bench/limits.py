@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka.admin import NewTopic
 
 from bench import data
-from bench.common import Measured, Namespaces, Section, Sizes, java, run_worker, say, step
+from bench.common import Measured, Namespaces, Section, Sizes, Target, java, run_worker, say, step
 from hub.clients import admin
 from hub.config import PROJECT_ROOT, Settings
 from hub.devstack import maven
@@ -167,7 +167,13 @@ def python_consumers(section: Section, settings: Settings, sizes: Sizes, sample:
     with step(f"limits: filling the court topic with {n:,} hub records"):
         seconds = data.fill_cycling(settings, sample, n)
     section.details["fill"] = {"records": n, "seconds": seconds, "distinct_records": len(sample)}
-    for task, label in (("consume", "Python consume only"), ("decode", "Python consume + decode")):
+    labels = {
+        "consume": "Python consume only",
+        "avro": "Python consume + fastavro (peer)",
+        "decode": "Python consume + decode",
+    }
+    notes = {"avro": ", codec.decode(value): fastavro alone", "decode": ", codec.decode_event(value, 'court')"}
+    for task, label in labels.items():
         with step(f"limits: {label}, {n:,} records"):
             answer, rss = run_worker(task, settings, logs / f"limits-{task}.log", 600)
         section.details[f"python_{task}"] = answer
@@ -178,10 +184,25 @@ def python_consumers(section: Section, settings: Settings, sizes: Sizes, sample:
             label,
             answer["rate"],
             "records/s",
+            Target(">=", 60_000) if task == "decode" else None,
             rss_kb=rss,
-            note=f"confluent_kafka consume(num_messages={answer['batch_size']})"
-            + (", codec.decode_event(value, 'court')" if task == "decode" else ""),
+            note=f"confluent_kafka consume(num_messages={answer['batch_size']})" + notes.get(task, ""),
         )
+        section.add(
+            f"python_{task}_cpu",
+            f"{label}: CPU per 1,000 records",
+            answer["cpu_seconds"] / n * 1000,
+            "CPU s",
+            note="the worker's own user + system time",
+        )
+    peer = section.figure("python_avro")
+    section.add(
+        "decode_vs_peer",
+        "consume + decode / consume + fastavro",
+        answer["rate"] / peer.value if peer and peer.value else None,
+        "ratio",
+        note="what the checks and the models cost over fastavro alone",
+    )
 
 
 def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> dict[str, Any]:

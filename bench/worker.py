@@ -69,29 +69,33 @@ def _court_records(name: str):
         client.close()
 
 
-def consume(decode: bool) -> None:
-    """Read the court topic from offset 0 as an agency does (same client settings, same batch size), and with
-    `decode` also decode and validate each record with the codec: the ceiling for any consumer service."""
+def consume(task: str) -> None:
+    """Read the court topic from offset 0 as an agency does (same client settings, same batch size); "avro" also
+    decodes each value with fastavro alone (`codec.decode`, the peer's way), "decode" decodes and checks it into
+    an event (`codec.decode_event`, the services' way): the ceiling for any consumer service."""
     from hub.codec import default_codec
     from hub.config import get_settings
 
     codec = default_codec()
+    step = {"consume": None, "avro": codec.decode, "decode": lambda value: codec.decode_event(value, "court")}[task]
     count = decoded = 0
     first_at = None
+    cpu = time.process_time()
     started = time.perf_counter()
     for message in _court_records("bench"):
         first_at = first_at or time.perf_counter()
         count += 1
-        if decode:
-            codec.decode_event(message.value(), "court")
+        if step is not None:
+            step(message.value())
             decoded += 1
     seconds = time.perf_counter() - started
     _answer(
-        "decode" if decode else "consume",
+        task,
         records=count,
         decoded=decoded,
         seconds=seconds,
         rate=count / seconds,
+        cpu_seconds=time.process_time() - cpu,
         first_batch_s=(first_at or started) - started,
         batch_size=get_settings().batch_size,
     )
@@ -247,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     tasks = parser.add_subparsers(dest="task", required=True)
     tasks.add_parser("consume")
+    tasks.add_parser("avro")
     tasks.add_parser("decode")
     p = tasks.add_parser("checks")
     p.add_argument("--agency", default="transport")
@@ -262,8 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     from hub.log import configure
 
     configure(get_settings().log_level, "json")
-    if args.task in ("consume", "decode"):
-        consume(args.task == "decode")
+    if args.task in ("consume", "avro", "decode"):
+        consume(args.task)
     elif args.task == "checks":
         checks(args.agency, args.subjects, args.calls, args.seconds, args.measures.split(","), args.seed)
     elif args.task == "replay":
