@@ -154,6 +154,7 @@ class Namespaces:
         self.keep = keep
         self.made: list[Settings] = []
         self.extra_topics: list[str] = []
+        self.extra_databases: list[str] = []  # full names, made by the stack's superuser (the P1 peer's)
 
     def make(self, tag: str, create: bool = True) -> Settings:
         from hub.topics import create_topics
@@ -191,8 +192,25 @@ class Namespaces:
                         future.result()
             except Exception as exc:
                 say(f"warning: could not delete {', '.join(self.extra_topics)}: {exc}")
+        if self.extra_databases:
+            try:
+                drop_databases(self.base, self.extra_databases)
+            except Exception as exc:
+                say(f"warning: could not drop {', '.join(self.extra_databases)}: {exc}")
         self.made.clear()
         self.extra_topics.clear()
+        self.extra_databases.clear()
+
+
+def drop_databases(settings: Settings, names: Sequence[str]) -> None:
+    """As the stack's superuser, on one connection."""
+    import psycopg
+    from psycopg import sql
+
+    url = make_url(settings.admin_database_url()).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        for name in names:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def hub_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -351,7 +369,8 @@ def run_measured(argv: Sequence[str], env: dict[str, str], log: Path, timeout: f
 
 def run_worker(task: str, settings: Settings, log: Path, timeout: float, *args: str) -> tuple[dict[str, Any], int]:
     """Run `python -m bench.worker TASK ...` in the namespace; its JSON answer and its peak RSS (KiB: with
-    worker processes of its own, their sum). The answer also carries "processes"."""
+    worker processes of its own, their sum). The answer also carries "processes", and the launcher's "wall_s"
+    and "cpu_seconds" (interpreter start-up included, as for a `hub` command)."""
     argv = [sys.executable, "-m", "bench.worker", task, *args]
     finished = Measured(argv, hub_env(settings), log, cwd=BENCH_DIR.parent).wait(timeout)
     if finished.returncode != 0:
@@ -364,6 +383,8 @@ def run_worker(task: str, settings: Settings, log: Path, timeout: float, *args: 
     if answer is None:
         raise RuntimeError(f"worker {task} printed no result; end of {log}:\n{finished.tail()}")
     answer["processes"] = finished.processes
+    answer["wall_s"] = finished.seconds
+    answer["cpu_seconds"] = finished.cpu_seconds
     answer["largest_process_peak_rss_kb"] = finished.max_rss_kb
     answer["process_tree_peak_rss_kb"] = finished.tree_rss_kb
     return answer, finished.peak_kb

@@ -4,6 +4,11 @@ The figure is what an operator sees: N / the wall time of `hub agency run bank -
 exit. Its start-up cost (interpreter, imports, creating and migrating the database, joining the group, the
 final drain) is measured apart by the same command on an empty topic, and the service's own log gives the
 time from "consuming" to its last line.
+
+The peer (bench/peer_agency.py: a plain at-least-once agency, `python -m bench.worker plain-agency`) then
+bootstraps the same agency from the same topic into a database of its own, measured the same way (wall time
+from process start to exit, its start-up measured on the empty topic). Its feedback topic and restrictions
+must equal the hub's, or the section fails.
 """
 
 from __future__ import annotations
@@ -14,10 +19,22 @@ from pathlib import Path
 
 import psycopg
 
-from bench import data
-from bench.common import HUB, Namespaces, Section, Sizes, Target, hub_env, libpq_url, run_measured, say, step
+from bench import data, peer_agency
+from bench.common import (
+    HUB,
+    Namespaces,
+    Section,
+    Sizes,
+    Target,
+    hub_env,
+    libpq_url,
+    run_measured,
+    run_worker,
+    say,
+    step,
+)
 from hub.config import Settings
-from hub.topics import COURT_EVENTS
+from hub.topics import COURT_EVENTS, feedback_topic
 
 AGENCY = "bank"
 
@@ -119,3 +136,99 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path, deco
         Target(">=", 0.5),
         note="" if decode_rate else "no consume-and-decode figure in this run",
     )
+    _peer(section, empty, settings, namespaces, logs, n, (rate, steady), done.cpu_per_1000(n, idle))
+
+
+def _peer(
+    section: Section,
+    empty: Settings,
+    settings: Settings,
+    namespaces: Namespaces,
+    logs: Path,
+    n: int,
+    hub_rates: tuple[float, float | None],
+    hub_cpu: float | None,
+) -> None:
+    """The peer measured as the hub was (`hub_rates`: wall, and without start-up), then checked against it."""
+    for each in (empty, settings):
+        namespaces.extra_topics.append(peer_agency.feedback_topic(each, AGENCY))
+        namespaces.extra_databases.append(peer_agency.database(each, AGENCY))
+    args = ("--agency", AGENCY)
+    with step("P1: the peer's start-up: `python -m bench.worker plain-agency` on an empty topic"):
+        idle, _rss = run_worker("plain-agency", empty, logs / "p1-peer-empty.log", 300, *args)
+    with step(f"P1: the peer, a plain at-least-once agency, over the same {n:,} events"):
+        peer, rss = run_worker("plain-agency", settings, logs / "p1-peer.log", max(300.0, n / 200), *args)
+    if peer["records"] != n:
+        raise RuntimeError(f"P1: the peer read {peer['records']:,} records, expected {n:,}")
+    with step("P1: comparing the peer's feedback and restrictions with the hub's"):
+        hub_feedback, hub_records = peer_agency.feedback_set(settings, settings.topic(feedback_topic(AGENCY)))
+        peer_feedback, peer_records = peer_agency.feedback_set(settings, peer_agency.feedback_topic(settings, AGENCY))
+        hub_restrictions = peer_agency.restriction_set(libpq_url(settings, AGENCY))
+        peer_restrictions = peer_agency.restriction_set(
+            peer_agency.database_url(settings, peer_agency.database(settings, AGENCY))
+        )
+    problems = [
+        p
+        for p in (
+            peer_agency.difference("feedback records", hub_feedback, peer_feedback),
+            peer_agency.difference("restrictions", hub_restrictions, peer_restrictions),
+        )
+        if p
+    ]
+    rate = n / peer["wall_s"]
+    steady = n / (peer["wall_s"] - idle["wall_s"]) if peer["wall_s"] > idle["wall_s"] else None
+    cpu_s = peer["cpu_seconds"]
+    startup_cpu = idle["cpu_seconds"] or 0.0
+    cpu = max(cpu_s - startup_cpu, 0.0) / n * 1000 if cpu_s is not None else None
+    section.details["peer"] = {
+        **peer,
+        "peak_rss_kb": rss,
+        "startup_wall_s": idle["wall_s"],
+        "startup_cpu_seconds": idle["cpu_seconds"],
+        "rate_wall": rate,
+        "rate_excluding_startup": steady,
+        "feedback_records": {"hub": hub_records, "peer": peer_records},
+        "feedback_distinct": {"hub": len(hub_feedback), "peer": len(peer_feedback)},
+        "restrictions": {"hub": len(hub_restrictions), "peer": len(peer_restrictions)},
+        "differences": problems,
+    }
+    spent = peer["spent_s"]
+    top = sorted(spent, key=spent.get, reverse=True)[:3]  # type: ignore[arg-type]
+    say(
+        f"P1 peer: {n:,} events in {peer['wall_s']:.1f}s ({rate:,.0f}/s); start-up alone {idle['wall_s']:.1f}s; "
+        f"most time in {', '.join(f'{k} {spent[k]:.1f}s' for k in top)}"
+    )
+    verdict = (
+        f"the same {len(hub_feedback):,} feedback records and {len(hub_restrictions):,} restrictions as the hub's"
+        if not problems
+        else "WRONG: feedback or restrictions differ from the hub's"
+    )
+    section.add(
+        "peer_rate",
+        "P1 peer: plain agency",
+        rate,
+        "events/s",
+        rss_kb=rss,
+        note=f"wall {peer['wall_s']:.1f}s incl. start-up {idle['wall_s']:.1f}s"
+        + (f"; excl. start-up {steady:,.0f}/s" if steady else "")
+        + f"; {verdict}",
+    )
+    section.add(
+        "peer_cpu_per_1000",
+        "P1 peer CPU per 1,000 events",
+        cpu,
+        "CPU s",
+        note=f"user + system of the peer, its start-up's {startup_cpu:.1f} s taken off"
+        + (f"; hub / peer {hub_cpu / cpu:.2f}" if hub_cpu and cpu else ""),
+    )
+    hub_rate, hub_steady = hub_rates
+    section.add(
+        "peer_ratio",
+        "P1 hub / peer",
+        hub_rate / rate,
+        "ratio",
+        Target(">=", 1.0),
+        note="events/s, wall" + (f"; excl. start-up {hub_steady / steady:.2f}" if hub_steady and steady else ""),
+    )
+    if problems:
+        raise RuntimeError(f"P1: the peer and the hub's {AGENCY} disagree: {' | '.join(problems)}")

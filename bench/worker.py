@@ -247,6 +247,13 @@ def plain_fold() -> None:
     )
 
 
+def plain_agency(agency: str) -> None:
+    """The peer of P1 (bench/peer_agency.py), timed inside the process as well as by the launcher."""
+    from bench import peer_agency
+
+    _answer("plain-agency", **peer_agency.run(agency))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     tasks = parser.add_subparsers(dest="task", required=True)
@@ -262,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=7)
     tasks.add_parser("replay")
     tasks.add_parser("plain-fold")
+    tasks.add_parser("plain-agency").add_argument("--agency", default="bank")
     args = parser.parse_args(argv)
     from hub.config import get_settings
     from hub.log import configure
@@ -275,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
         replay()
     elif args.task == "plain-fold":
         plain_fold()
+    elif args.task == "plain-agency":
+        plain_agency(args.agency)
     else:  # pragma: no cover - argparse refuses it first
         sys.exit(f"unknown task {args.task}")
 
