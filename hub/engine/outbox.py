@@ -78,8 +78,7 @@ class OutboxRelay:
         with self.db.begin() as conn:
             rows = conn.execute(
                 text(
-                    "select id, topic, key, value, headers from outbox "
-                    "order by id limit :limit for update skip locked"
+                    "select id, topic, key, value, headers from outbox order by id limit :limit for update skip locked"
                 ),
                 {"limit": self.batch},
             ).all()
