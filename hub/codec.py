@@ -221,7 +221,7 @@ def event_headers(event: Event, historical: bool = False) -> list[tuple[str, byt
 
 
 def is_historical(headers: Iterable[tuple[str, bytes | None]] | None) -> bool:
-    return any(name == HISTORY_HEADER[0] and value == HISTORY_HEADER[1] for name, value in headers or ())
+    return HISTORY_HEADER in (headers or ())  # one comparison in C per header: every record pays it
 
 
 def future_dated(event: Event, published_ms: int, tolerance: dt.timedelta) -> str | None:

@@ -5,6 +5,7 @@ Every expected failure ends in one or two lines and an exit code of hub.errors (
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -13,33 +14,45 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import acl, agency, audit, court, db, demo, dev, ledger, register, topics, web
 from hub.cli.common import CONTEXT, error
 from hub.cli.failures import explain
 from hub.errors import EXIT_INTERRUPTED
 
-app = typer.Typer(
-    name="hub",
-    help="Credit-sanction sharing hub: courts publish the dishonest-debtor list, agencies apply and lift "
-    "sanctions, the ledger names every breach, auditors replay. Start with `hub dev up` and `hub demo`; "
-    "see README.md and docs/design.md.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings=CONTEXT,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(dev.app, name="dev")
-app.add_typer(topics.app, name="topics")
-app.add_typer(acl.app, name="acl")
-app.add_typer(court.app, name="court")
-app.add_typer(agency.app, name="agency")
-app.add_typer(db.app, name="db")
-app.add_typer(ledger.app, name="ledger")
-app.add_typer(audit.app, name="audit")
-app.add_typer(register.app, name="register")
-app.add_typer(web.app, name="web")
-app.command("demo")(demo.demo)
+# Each group's module is imported only when its group is run: every `hub` process (a service, a one-off check,
+# each test's subprocess) would otherwise pay for all of them (the simulator, numpy, the web stack).
+GROUPS = ("dev", "topics", "acl", "court", "agency", "db", "ledger", "audit", "register", "web")
+
+
+def build(argv: list[str] | None = None) -> typer.Typer:
+    """The command line with the groups `argv` may reach: the one it names, or all (help, no arguments)."""
+    app = typer.Typer(
+        name="hub",
+        help="Credit-sanction sharing hub: courts publish the dishonest-debtor list, agencies apply and lift "
+        "sanctions, the ledger names every breach, auditors replay. Start with `hub dev up` and `hub demo`; "
+        "see README.md and docs/design.md.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings=CONTEXT,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(_options)
+    named = next((a for a in argv or () if not a.startswith("-")), None)
+    for group in (named,) if named in GROUPS else GROUPS:
+        module = importlib.import_module(f"hub.cli.{group}")
+        app.add_typer(module.app, name=group)
+    if named not in GROUPS:
+        from hub.cli.demo import demo
+
+        app.command("demo")(demo)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # every group, as the README's checks read them
+        return build()
+    raise AttributeError(name)
+
 
 _debug = False
 
@@ -57,7 +70,6 @@ def _show_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Print the traceback of a failure too (as HUB_LOG_LEVEL=DEBUG does).")
@@ -73,7 +85,7 @@ def _options(
 
 def main() -> None:
     try:
-        app()
+        build(sys.argv[1:])()
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:

@@ -288,14 +288,19 @@ EVENT_TYPES: dict[str, type[Event]] = {**COURT_EVENT_TYPES, **FEEDBACK_EVENT_TYP
 
 def act_times(event: CourtEvent) -> list[tuple[str, dt.datetime]]:
     """Every time a court event states, by field name: none of them may lie after its publication."""
-    times = [("occurred_at", event.occurred_at)]
-    fields = type(event).model_fields  # getattr of a missing field takes pydantic's slow path: every record pays
-    for name in ("served_at", "received_at", "performed_at"):
-        if name in fields and (value := getattr(event, name)) is not None:
+    values = event.__dict__  # every record pays this: no getattr of fields a type does not have
+    times = [("occurred_at", values["occurred_at"])]
+    for name in _stated_times(type(event)):
+        if (value := values[name]) is not None:
             times.append((name, value))
-    if "employer_notified" in fields and (notice := event.employer_notified) is not None:  # type: ignore[attr-defined]
+    if (notice := values.get("employer_notified")) is not None:
         times.append(("employer_notified.notified_at", notice.notified_at))
     return times
+
+
+@cache
+def _stated_times(cls: type[CourtEvent]) -> tuple[str, ...]:
+    return tuple(name for name in ("served_at", "received_at", "performed_at") if name in cls.model_fields)
 
 
 def dated_in_future(event: CourtEvent, published_at: dt.datetime, tolerance: dt.timedelta) -> tuple[str, str] | None:

@@ -16,6 +16,7 @@ RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_ID_CHECK = "10X98765432"
 
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_FORM = re.compile(f"[{USCC_CHARSET}]*").fullmatch
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
@@ -76,7 +77,7 @@ def validate_uscc(value: str) -> str:
     code = value.strip().upper()
     if len(code) != 18:
         raise IdNumberError(f"unified social credit code must have 18 characters, got {len(code)} (GB 32100)")
-    bad = sorted({c for c in code if c not in USCC_CHARSET})
+    bad = [] if _USCC_FORM(code) else sorted({c for c in code if c not in USCC_CHARSET})
     if bad:
         raise IdNumberError(
             f"unified social credit code contains {', '.join(repr(c) for c in bad)}, "
