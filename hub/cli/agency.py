@@ -44,7 +44,7 @@ def run(
     """Apply and lift sanctions from court.list-events and publish feedback; runs until SIGTERM/SIGINT.
 
     With several workers (one per CPU by default) each is a process of its own; they share the partitions, SIGTERM
-    or SIGINT stops them all, and a worker that fails stops the others (the exit code is its).
+    or SIGINT stops them all, and a worker that fails stops the others and gives the run its exit code.
 
     \b
     Examples:
