@@ -59,10 +59,14 @@ def _from_row(row) -> EntrySanction:
 
 
 def load(conn: Connection, entry_ids: Iterable[str]) -> dict[str, EntrySanction]:
-    ids = list(set(entry_ids))
+    """The entries a batch changes, locked until it commits: a retention another instance ends meanwhile
+    (`due_retentions`) is then either seen here or skipped there, never overwritten."""
+    ids = sorted(set(entry_ids))
     if not ids:
         return {}
-    rows = conn.execute(text(f"select {_COLUMNS} from entries where entry_id = any(:ids)"), {"ids": ids})
+    rows = conn.execute(
+        text(f"select {_COLUMNS} from entries where entry_id = any(:ids) order by entry_id for update"), {"ids": ids}
+    )
     return {row.entry_id: _from_row(row) for row in rows}
 
 
@@ -71,8 +75,14 @@ def load_all(conn: Connection) -> dict[str, EntrySanction]:
 
 
 def due_retentions(conn: Connection, now: dt.datetime) -> list[EntrySanction]:
+    """Retentions to end, locked: every instance ticks, and each retention ends once. One a batch holds is
+    left for the next tick."""
     rows = conn.execute(
-        text(f"select {_COLUMNS} from entries where status = 'RETAINED' and retain_until <= :now"), {"now": now}
+        text(
+            f"select {_COLUMNS} from entries where status = 'RETAINED' and retain_until <= :now "
+            "order by entry_id for update skip locked"
+        ),
+        {"now": now},
     )
     return [_from_row(row) for row in rows]
 

@@ -14,7 +14,19 @@ from consumers import PolicyError, load_policy
 from hub.agency import keys as api_keys
 from hub.agency.check import CheckError, InterceptionChecker
 from hub.agency.service import AgencyHandler, open_database
-from hub.cli.common import MetricsPort, Once, console, emit, err_console, error, group, run_engine, settings
+from hub.cli.common import (
+    DEFAULT_WORKERS,
+    Once,
+    Workers,
+    WorkersMetricsPort,
+    console,
+    emit,
+    err_console,
+    error,
+    group,
+    run_engine,
+    settings,
+)
 from hub.codec import default_codec
 
 app = group("Run an agency's service, check a subject against its sanctions, or serve the check over HTTPS.")
@@ -26,14 +38,19 @@ app.add_typer(keys_app, name="keys")
 def run(
     name: Annotated[str, typer.Argument(help="The agency: bank, tax, land or transport.")],
     once: Once = False,
-    metrics_port: MetricsPort = None,
+    metrics_port: WorkersMetricsPort = None,
+    workers: Workers = DEFAULT_WORKERS,
 ) -> None:
     """Apply and lift sanctions from court.list-events and publish feedback; runs until SIGTERM/SIGINT.
+
+    With several workers (one per CPU by default) each is a process of its own; they share the partitions, SIGTERM
+    or SIGINT stops them all, and a worker that fails stops the others and gives the run its exit code.
 
     \b
     Examples:
       hub agency run bank
       hub agency run tax --once
+      hub agency run bank --once --workers 4
       hub agency run transport --metrics-port 9101
     """
     cfg = settings()
@@ -44,7 +61,13 @@ def run(
         raise typer.Exit(2) from None
     codec = default_codec()
     run_engine(
-        cfg, AgencyHandler(cfg, policy, codec), open_database(cfg, name, forever=not once), codec, once, metrics_port
+        cfg,
+        AgencyHandler(cfg, policy, codec),
+        lambda: open_database(cfg, name, forever=not once),
+        codec,
+        once,
+        metrics_port,
+        workers,
     )
 
 

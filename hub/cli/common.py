@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,13 +16,47 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hub.config import Settings, get_settings
 from hub.domain.times import read_instant
-from hub.log import configure
+from hub.log import bind_process, configure
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # Options every service command shares (`hub agency run`, `hub ledger run`).
 Once = Annotated[bool, typer.Option("--once", help="Process up to the end offsets present at start, then exit.")]
 MetricsPort = Annotated[
     int | None,
     typer.Option("--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on HUB_METRICS_ADDRESS:PORT."),
+]
+# The same for a service that takes --workers: each worker serves its own metrics.
+WorkersMetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics on HUB_METRICS_ADDRESS:PORT; with --workers N, worker i (0 to N-1) on PORT+i.",
+    ),
+]
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container's cpuset narrows)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# `hub agency run` and `hub register run`: one worker per CPU unless told otherwise (the help shows the number).
+DEFAULT_WORKERS = _cpus()
+Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Processes of the service, sharing its partitions as one consumer group (default: the CPUs this "
+        "process may use); more than the topic's partitions would idle. 1: no child processes.",
+    ),
 ]
 
 # Output quotes data back (case numbers, file names, reasons): never read as markup or emoji codes unless a
@@ -106,13 +141,49 @@ def progress_counter(label: str) -> Iterator[Callable[[int | None, int], None]]:
         yield lambda total, done: progress.update(task, total=total, completed=done)
 
 
-def run_engine(cfg: Settings, handler, db, codec, once: bool, metrics_port: int | None) -> None:
+def run_engine(
+    cfg: Settings,
+    handler,
+    open_db: Callable[[], Engine],
+    codec,
+    once: bool,
+    metrics_port: int | None,
+    workers: int = 1,
+) -> None:
     """Run a service's handler on the one consumer engine until stopped (or, with --once, to the end offsets
-    present at start, then print its summary); exits with the engine's code."""
-    from hub.engine import ConsumerEngine
+    present at start, then print its summary); exits with the engine's code.
 
+    With `workers` above 1 this process supervises that many copies of its own command (hub.engine.workers):
+    it migrates the database and waits for the broker once, so that a failure is one line, not one per worker;
+    a worker then opens the database without migrating it."""
+    from hub.engine import ConsumerEngine
+    from hub.engine import workers as pool
+
+    worker = pool.current()
+    if worker is None and workers > 1:
+        from hub.clients import wait_for_kafka
+        from hub.engine import metrics
+
+        pool.check_ports(metrics_port, workers, lambda port: metrics.check_free(port, cfg.metrics_address))
+        open_db().dispose()
+        wait_for_kafka(cfg, handler.principal, forever=not once)
+        code, summary = pool.supervise(
+            sys.argv[1:], workers, service=handler.service, once=once, port=metrics_port, instance=cfg.instance_id
+        )
+        if once and summary is not None:
+            console.print(summary.line())
+        raise typer.Exit(code)
+    if worker is not None:
+        from hub.db import engine_for
+
+        bind_process(worker=worker.index)
+        db = engine_for(cfg, handler.service)
+    else:
+        db = open_db()
     engine = ConsumerEngine(cfg, handler, db, codec, once=once, metrics_port=metrics_port)
     code = engine.run()
-    if once and engine.summary is not None:
+    if worker is not None:
+        worker.report(engine.summary)
+    elif once and engine.summary is not None:
         console.print(engine.summary.line())
     raise typer.Exit(code)

@@ -34,7 +34,7 @@ def run(
     """
     cfg = settings()
     codec = default_codec()
-    run_engine(cfg, LedgerHandler(cfg, codec), open_database(cfg, forever=not once), codec, once, metrics_port)
+    run_engine(cfg, LedgerHandler(cfg, codec), lambda: open_database(cfg, forever=not once), codec, once, metrics_port)
 
 
 @app.command()

@@ -8,6 +8,7 @@ per-partition lag appears with each partition's assignment and goes with its rev
 from __future__ import annotations
 
 import errno
+import socket
 from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -81,14 +82,27 @@ def serve(port: int, address: str = "127.0.0.1") -> None:
     try:
         start_http_server(port, addr=address)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"--metrics-port {port}: the port is in use on {address}") from None
-        if exc.errno == errno.EACCES:
-            raise ConfigError(
-                f"--metrics-port {port}: permission denied on {address} (below 1024 needs privileges)"
-            ) from None
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise ConfigError(
-                f"--metrics-port {port}: {address} is not an address of this machine (HUB_METRICS_ADDRESS)"
-            ) from None
-        raise ConfigError(f"--metrics-port {port}: cannot listen on {address}: {exc.strerror or exc}") from None
+        raise _cannot_listen(port, address, exc) from None
+
+
+def check_free(port: int, address: str = "127.0.0.1") -> None:
+    """Whether `serve` could listen there now, or the ConfigError it would raise: a supervisor asks this for every
+    worker's port before it starts any worker."""
+    check_port(port)
+    try:
+        family, kind, proto, _name, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server does
+            probe.bind(where)
+    except OSError as exc:
+        raise _cannot_listen(port, address, exc) from None
+
+
+def _cannot_listen(port: int, address: str, exc: OSError) -> ConfigError:
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(f"--metrics-port {port}: the port is in use on {address}")
+    if exc.errno == errno.EACCES:
+        return ConfigError(f"--metrics-port {port}: permission denied on {address} (below 1024 needs privileges)")
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return ConfigError(f"--metrics-port {port}: {address} is not an address of this machine (HUB_METRICS_ADDRESS)")
+    return ConfigError(f"--metrics-port {port}: cannot listen on {address}: {exc.strerror or exc}")

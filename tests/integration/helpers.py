@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from pathlib import Path
 
 from sqlalchemy import text
 
 from consumers import load_policy
 from hub.agency import store
 from hub.agency.service import AgencyHandler, open_database
+from hub.cli.common import DEFAULT_WORKERS
 from hub.codec import default_codec
 from hub.config import Settings
 from hub.domain.events import CourtEvent, FeedbackEvent, parse_event
 from hub.domain.sanctions import EntrySanction
 from hub.engine import ConsumerEngine
+from hub.engine.workers import instance_id
 from hub.readback import read_range
 from hub.topics import feedback_topic
 from producers.publisher import CourtPublisher
@@ -115,3 +118,45 @@ def assert_one_id_per_effect(published: list[FeedbackEvent]) -> None:
     for f in published:
         effects.setdefault((f.type, f.court_event_id, tuple(f.measures)), set()).add(f.event_id)  # type: ignore[attr-defined]
     assert all(len(ids) == 1 for ids in effects.values())
+
+
+# `hub agency run` without --workers runs one worker per CPU (hub.cli.common.DEFAULT_WORKERS): a test that looks at
+# one process (its metrics port, its group member) must look at every worker.
+WORKERS = DEFAULT_WORKERS
+
+
+def free_ports(count: int = WORKERS) -> int:
+    """A port P with P .. P+count-1 free: `--metrics-port P` for `count` workers."""
+    import socket
+
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = sock.getsockname()[1]
+        if first + count - 1 > 65535:
+            continue
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+
+
+def group_member(instance: str, worker: int = 0) -> str:
+    """The static group member (group.instance.id) that worker `worker` of a service given HUB_INSTANCE_ID is."""
+    return instance if WORKERS == 1 else instance_id(instance, worker)
+
+
+def all_hold_partitions(log: Path, workers: int = WORKERS) -> bool:
+    """Whether each of a service's `workers` processes holds partitions now, by the service's log (JSON lines)."""
+    import json
+
+    holds: dict[int | None, bool] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry["event"] in ("partitions assigned", "partitions revoked"):
+                holds[entry.get("worker")] = entry["event"] == "partitions assigned"
+    return len(holds) == workers and all(holds.values())

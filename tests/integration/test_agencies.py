@@ -3,6 +3,9 @@
 import datetime as dt
 import json
 import os
+import re
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -14,11 +17,13 @@ from hub.codec import MAGIC, default_codec
 from hub.db import drop_database
 from hub.domain.events import parse_event
 from hub.domain.sanctions import replay
-from hub.readback import read_range
+from hub.readback import end_offsets, read_range
 from hub.topics import COURT_EVENTS, DEAD_LETTER
 from tests.integration.helpers import (
     agency_records,
     agency_restrictions,
+    all_hold_partitions,
+    applied_records,
     assert_one_id_per_effect,
     comparable,
     feedback_records,
@@ -225,6 +230,74 @@ def test_two_instances_share_the_work_without_doing_anything_twice(hub_settings,
     published = feedback_records(hub_settings, agency)
     assert {f.event_id for f in published} == {f.event_id for f in expected.feedback}
     assert_one_id_per_effect(published)
+
+
+def test_workers_share_the_partitions_and_a_once_run_prints_one_summary(hub_settings, tmp_path):
+    """`--workers 2`: two processes, one consumer group. A `--once` run over a history reaches the pure model's
+    state and prints the one line a single process would. Which worker does how much of a `--once` run is a race
+    (the first to join may finish before the group rebalances), so the sharing itself is shown by a started run:
+    once both hold partitions, the next history is consumed by both."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support import hub_env
+
+    first, second = simulated(400, seed=34), simulated(400, seed=35)
+    publish(hub_settings, first)
+    court = hub_settings.topic(COURT_EVENTS)
+    total = sum(end_offsets(hub_settings, court).values())
+    result = run_hub(hub_settings, "agency", "run", "bank", "--once", "--workers", "2", HUB_BATCH_SIZE="100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    policy = load_policy("bank", hub_settings)
+    expected = replay(policy, first, dt.datetime.now(dt.UTC))
+    assert comparable(agency_records(hub_settings, "bank")) == comparable(expected.entries)
+    assert {f.event_id for f in feedback_records(hub_settings, "bank")} == {f.event_id for f in expected.feedback}
+    kinds = Counter(f.type for f in expected.feedback)
+    summary = (
+        f"bank: read {total} events: {kinds['SanctionApplied']} applied, {kinds['SanctionLifted']} lifted, 0 retained, "
+        f"0 failed, 0 dead-lettered, 0 duplicates skipped; {len(expected.feedback)} feedback published in "
+    )
+    [line] = result.stdout.splitlines()
+    assert line.startswith(summary) and re.fullmatch(r"\d+\.\ds", line.removeprefix(summary)), line
+
+    log = tmp_path / "bank.log"
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
+
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "hub"), "agency", "run", "bank", "--workers", "2"],
+            env=hub_env(hub_settings, HUB_BATCH_SIZE="100"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not all_hold_partitions(log, 2):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.1)
+        publish(hub_settings, second)
+        more = sum(end_offsets(hub_settings, court).values()) - total
+        while applied_records(hub_settings, "bank") < total + more or pending_outbox(hub_settings, "bank"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
+    expected = replay(policy, [*first, *second], dt.datetime.now(dt.UTC))
+    assert comparable(agency_records(hub_settings, "bank")) == comparable(expected.entries)
+    published = feedback_records(hub_settings, "bank")
+    assert {f.event_id for f in published} == {f.event_id for f in expected.feedback}
+    assert_one_id_per_effect(published)
+    read = {line["worker"]: line["read"] for line in lines() if "worker" in line and "read" in line}
+    assert sorted(read) == [0, 1] and all(read.values()) and sum(read.values()) == more, read
+    totals = [line for line in lines() if "worker" not in line and line["event"].startswith("bank: read ")]
+    assert [line["read"] for line in totals] == [more], "the supervisor logs the workers' total"
 
 
 def test_embedded_checker_answers_from_memory_follows_lifts_and_records_blocks(hub_settings):

@@ -18,10 +18,14 @@ from hub.domain.sanctions import replay
 from hub.readback import end_offsets
 from hub.topics import COURT_EVENTS
 from tests.integration.helpers import (
+    WORKERS,
     agency_records,
+    all_hold_partitions,
     applied_records,
     comparable,
     feedback_records,
+    free_ports,
+    group_member,
     publish,
     simulated,
 )
@@ -29,15 +33,13 @@ from tests.support import hub_env
 
 
 def test_sigterm_finishes_cleanly_and_metrics_are_served(hub_settings):
-    import socket
+    """Every worker serves its own metrics (port, port+1, ...): together they cover every partition."""
     import urllib.request
 
     agency = "bank"
     events = simulated(400, seed=8)
     publish(hub_settings, events)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_ports()
     hub = str(Path(sys.executable).parent / "hub")
     proc = subprocess.Popen(
         [hub, "agency", "run", agency, "--metrics-port", str(port)],
@@ -52,7 +54,10 @@ def test_sigterm_finishes_cleanly_and_metrics_are_served(hub_settings):
         time.sleep(0.2)
     body = ""
     while time.monotonic() < deadline:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        body = "".join(
+            urllib.request.urlopen(f"http://127.0.0.1:{port + i}/metrics", timeout=5).read().decode()
+            for i in range(WORKERS)
+        )
         published = f'hub_outbox_published_total{{service="bank",topic="{hub_settings.topic("agency.bank.feedback")}"}}'
         lags = [float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith("hub_consumer_lag{")]
         if published in body and len(lags) == hub_settings.partitions and sum(lags) == 0:
@@ -70,7 +75,7 @@ def test_sigterm_finishes_cleanly_and_metrics_are_served(hub_settings):
     ):
         assert name in body
     consumed = [line for line in body.splitlines() if line.startswith("hub_records_consumed_total{")]
-    assert float(consumed[0].rsplit(" ", 1)[1]) == total
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in consumed) == total
     expected = replay(load_policy(agency, hub_settings), events, dt.datetime.now(dt.UTC))
     assert {f.event_id for f in feedback_records(hub_settings, agency)} == {f.event_id for f in expected.feedback}
 
@@ -97,12 +102,15 @@ def test_a_fenced_static_member_joins_again_and_goes_on(hub_settings, tmp_path):
         while applied_records(hub_settings, agency) < len(first) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert applied_records(hub_settings, agency) == len(first)
+        while not all_hold_partitions(log) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a worker that joins after the usurper would fence it
+        assert all_hold_partitions(log), log.read_text(errors="replace")[-3000:]
 
         usurper = Consumer(
             {
                 **security(hub_settings, agency_principal(agency)),
                 "group.id": f"{hub_settings.namespace}hub-{agency}",
-                "group.instance.id": f"{agency}-1",
+                "group.instance.id": group_member(f"{agency}-1"),  # worker 0's, with several
                 "session.timeout.ms": hub_settings.session_timeout_ms,
                 "enable.auto.commit": False,
             }

@@ -22,7 +22,7 @@ from hub.clients import security
 from hub.config import Settings
 from hub.domain.sanctions import replay
 from hub.topics import COURT_EVENTS, DEAD_LETTER, feedback_topic
-from tests.integration.helpers import publish, simulated
+from tests.integration.helpers import WORKERS, free_ports, publish, simulated
 from tests.support import hub_env, run_hub
 
 HUB = str(Path(sys.executable).parent / "hub")
@@ -31,14 +31,8 @@ AGENCY = "bank"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def scrape(port: int) -> Samples | None:
-    """Every sample the service serves, or None while nothing listens yet."""
+def scrape_one(port: int) -> Samples | None:
+    """Every sample one process serves, or None while nothing listens yet."""
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     except (urllib.error.URLError, ConnectionError):
@@ -48,6 +42,20 @@ def scrape(port: int) -> Samples | None:
         for family in text_string_to_metric_families(body)
         for s in family.samples
     }
+
+
+def scrape(port: int) -> Samples | None:
+    """The service's samples across its workers (worker i serves port+i), as a dashboard sums them: counts and
+    per-partition lags (each partition is one worker's) add up; the pending outbox, which every worker counts in
+    the one table, is the same in each. None until every worker listens."""
+    parts = [scrape_one(port + i) for i in range(WORKERS)]
+    if any(part is None for part in parts):
+        return None
+    total: Samples = {}
+    for part in parts:
+        for key, v in (part or {}).items():
+            total[key] = max(total.get(key, v), v) if key[0] == "hub_outbox_pending" else total.get(key, 0) + v
+    return total
 
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
@@ -105,7 +113,7 @@ def publish_poison(settings: Settings, count: int) -> None:
 def test_every_metric_has_a_value_from_the_first_scrape_and_moves_with_traffic(hub_settings: Settings, tmp_path):
     """A dashboard or an alert over a series that appears only once something happened sees nothing at first,
     and a rate over it is missing instead of 0."""
-    port = free_port()
+    port = free_ports()
     court = hub_settings.topic(COURT_EVENTS)
     events = simulated(150, seed=13)
     expected = replay(load_policy(AGENCY, hub_settings), events, dt.datetime.now(dt.UTC))
