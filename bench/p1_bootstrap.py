@@ -58,6 +58,18 @@ def _log_span(log: Path) -> tuple[float | None, dict[str, int]]:
     return ((end - start).total_seconds() if start and end else None), levels
 
 
+def _workers(log: Path) -> int:
+    """The processes the run consumed in: its supervisor's "workers started" line (`--workers`, by default one
+    per CPU), or one."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"workers started"' in line:
+            try:
+                return int(json.loads(line)["workers"])
+            except (ValueError, KeyError):
+                break
+    return 1
+
+
 def _applied(settings: Settings) -> tuple[int, int]:
     """(court records the agency's stored offsets cover, distinct events it recorded as processed)."""
     with psycopg.connect(libpq_url(settings, AGENCY)) as conn:
@@ -88,6 +100,7 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path, deco
     if covered != n:
         raise RuntimeError(f"the agency's stored offsets cover {covered:,} records, expected {n:,}")
     in_process, levels = _log_span(done.log)
+    workers = _workers(done.log)
     rate = n / done.seconds
     steady = n / (done.seconds - idle.seconds) if done.seconds > idle.seconds else None
     section.details.update(
@@ -117,7 +130,8 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path, deco
         "events/s",
         Target(">=", 20_000),
         rss_kb=done.peak_kb,
-        note=f"wall {done.seconds:.1f}s incl. start-up {idle.seconds:.1f}s"
+        note=f"{workers} worker{'s' if workers != 1 else ''}; "
+        f"wall {done.seconds:.1f}s incl. start-up {idle.seconds:.1f}s"
         + (f"; excl. start-up {steady:,.0f}/s" if steady else ""),
     )
     section.add(
