@@ -61,12 +61,15 @@ class _Refer(Exception):
 # Plain loops over field names rather than a function per field: a Python call costs as much as a check.
 
 
+def _text(value: Any, longest: int = 200) -> None:
+    # pydantic strips surrounding whitespace: a value that would change is left to it.
+    if type(value) is not str or not 0 < len(value) <= longest or "\x00" in value or value.strip() != value:
+        raise _Refer
+
+
 def _texts(record: dict[str, Any], names: tuple[str, ...], longest: int = 200) -> None:
     for name in names:
-        value = record[name]
-        # pydantic strips surrounding whitespace: a value that would change is left to it.
-        if type(value) is not str or not 0 < len(value) <= longest or "\x00" in value or value.strip() != value:
-            raise _Refer
+        _text(record[name], longest)
 
 
 def _times(record: dict[str, Any], names: tuple[str, ...], optional: bool = False) -> list[dt.datetime | None]:
@@ -226,8 +229,7 @@ def _feedback(record: dict[str, Any], kind: str) -> None:
         if type(entries) is not list or not entries:
             raise _Refer
         for entry in entries:
-            if type(entry) is not str or not 0 < len(entry) <= 200 or "\x00" in entry or entry.strip() != entry:
-                raise _Refer
+            _text(entry)
         _form(record["measure"], _MEASURE)
         _texts(record, ("channel",))
     record["occurred_at"] = occurred
