@@ -1,10 +1,11 @@
 """The transactional outbox: effects and the messages they cause are committed together, and a relay
 delivers the messages afterwards with the idempotent producer.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED and deleted only after their delivery report, so two
-relays (a service and a one-off `hub agency check`) never send the same row, and a crash between
-delivery and deletion re-sends a row with the same event id, which readers deduplicate. Every row in
-the table is pending.
+One relay delivers at a time (an advisory lock held through its transaction): the workers of a service
+and a one-off `hub agency check` share one outbox, and two relays sending side by side could put an
+entry's lift on the topic before its application, which every reader folds in topic order. Rows are
+deleted only after their delivery report, so a crash between delivery and deletion re-sends a row with
+the same event id, which readers deduplicate. Every row in the table is pending.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from hub.clients import is_fatal, produce
 from hub.db import copy_rows
 from hub.engine import metrics
 from hub.log import get_logger
+
+RELAY_LOCK = 0x6875_6252  # per database: one relay delivers a given outbox at a time
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,13 @@ class OutboxRelay:
         self.sent: Counter[str] = Counter()  # rows delivered by this relay, per topic (the run summary)
 
     def publish_pending(self) -> int:
-        """Deliver one batch of unsent rows, oldest first; returns how many were delivered."""
+        """Deliver one batch of unsent rows, oldest first; returns how many were delivered (0 as well while
+        another relay is delivering: its next batch takes ours)."""
         with self.db.begin() as conn:
+            if not conn.execute(text("select pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK}).scalar_one():
+                return 0
             rows = conn.execute(
-                text(
-                    "select id, topic, key, value, headers from outbox order by id limit :limit for update skip locked"
-                ),
+                text("select id, topic, key, value, headers from outbox order by id limit :limit"),
                 {"limit": self.batch},
             ).all()
             if not rows:
@@ -130,8 +134,10 @@ class OutboxRelay:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if self.publish_pending() == 0 and self.pending() == 0:
-                    return True
+                if self.publish_pending() == 0:
+                    if self.pending() == 0:
+                        return True
+                    time.sleep(0.2)  # another relay holds the outbox
             except DBAPIError as exc:
                 self.log.warning("outbox drain waiting for the database", error=str(exc.orig))
                 time.sleep(1.0)
