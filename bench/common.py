@@ -41,6 +41,8 @@ class Sizes:
     p2_rate: int  # court events per second, steady
     p2_seconds: float  # measured window
     p2_warmup_seconds: float  # published at the same rate before the window, not counted
+    p2_bulk_rate: int  # court events per second of a bulk import, after the steady stream
+    p2_bulk_seconds: float
     p3_subjects: int  # restricted subjects in the agency's database
     p3_calls: int  # Python check() calls, at most...
     p3_seconds: float  # ...or this long, whichever comes first
@@ -50,9 +52,11 @@ class Sizes:
     @classmethod
     def named(cls, name: str) -> Sizes:
         if name == "full":
-            return cls("full", 1_000_000, 200_000, 500, 60.0, 5.0, 1_000_000, 1_000_000, 60.0, 10, 1_000_000)
+            return cls(
+                "full", 1_000_000, 200_000, 500, 60.0, 5.0, 5_000, 20.0, 1_000_000, 1_000_000, 60.0, 10, 1_000_000
+            )
         if name == "quick":
-            return cls("quick", 200_000, 20_000, 500, 15.0, 3.0, 100_000, 200_000, 15.0, 6, 100_000)
+            return cls("quick", 200_000, 20_000, 500, 15.0, 3.0, 5_000, 6.0, 100_000, 200_000, 15.0, 6, 100_000)
         raise ValueError(f"unknown size {name!r}: full or quick")
 
 

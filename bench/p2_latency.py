@@ -7,7 +7,8 @@ time is its engine's `processed_events.processed_at` (the storing transaction's 
 commit time when the server tracks commit timestamps (`track_commit_timestamp = on`).
 
 Court events answered by every agency are measured: inclusions, and shieldings or revocations of an entry
-every agency applied. Events published during a short warm-up, at the same rate, are not counted.
+every agency applied. Events published during a short warm-up, at the same rate, are not counted. Then a
+bulk import at a tenfold rate (5,000 events/s) for a short while, measured the same way.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ group by 1, 2, 3
 def _start_services(settings: Settings, logs: Path) -> dict[str, Measured]:
     env = hub_env(settings)
     services = {
-        name: Measured([str(HUB), "agency", "run", name], env, logs / f"p2-{name}.log") for name in settings.agencies
+        # One worker each: five services share this machine's two cores, where a second worker per agency only
+        # adds processes contending for them (each agency has a machine of its own in production).
+        name: Measured([str(HUB), "agency", "run", name, "--workers", "1"], env, logs / f"p2-{name}.log")
+        for name in settings.agencies
     }
     services["ledger"] = Measured([str(HUB), "ledger", "run"], env, logs / "p2-ledger.log")
     return services
@@ -207,39 +211,62 @@ def _latencies(settings: Settings, measured_ids: set[str]) -> dict[str, Any]:
     }
 
 
+def _phase(
+    settings: Settings, records: list, rate: int, seconds: float, warmup_seconds: float, services: dict[str, Measured]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Publish `records` at `rate` (the first `warmup_seconds` of them not counted), wait until every service has
+    caught up, and measure the counted ones."""
+    warmup = round(rate * warmup_seconds)
+    measured_ids = {r.event_id for r in records[warmup:]}
+    with step(f"P2: publishing {rate:,}/s for {warmup_seconds:.0f}s warm-up + {seconds:.0f}s"):
+        published = _paced_publish(settings, records, rate, warmup)
+    say(f"P2: achieved {published['achieved_rate']:.1f} events/s over {published['window_s']:.1f}s")
+    with step("P2: waiting for the agencies and the ledger to catch up"):
+        published["catch_up_after_last_publish_s"] = _wait_caught_up(settings, services)
+    return published, _latencies(settings, measured_ids)
+
+
 def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> None:
     settings = namespaces.make("p2")
-    rate = sizes.p2_rate
-    warmup = round(rate * sizes.p2_warmup_seconds)
-    total = warmup + round(rate * sizes.p2_seconds)
-    with step(f"P2: simulating {total:,} court events"):
+    steady = round(sizes.p2_rate * (sizes.p2_warmup_seconds + sizes.p2_seconds))
+    bulk = round(sizes.p2_bulk_rate * sizes.p2_bulk_seconds)
+    with step(f"P2: simulating {steady + bulk:,} court events"):
         publisher = CourtPublisher(settings)
-        records = [publisher.prepare(e) for e in data.court_events(total, seed=202)]
-        measured_ids = {r.event_id for r in records[warmup:]}
+        records = [publisher.prepare(e) for e in data.court_events(steady + bulk, seed=202)]
     services: dict[str, Measured] = {}
+    phases: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     try:
-        with step(f"P2: starting {', '.join(settings.agencies)} and the ledger"):
+        with step(f"P2: starting {', '.join(settings.agencies)} (one worker each) and the ledger"):
             services = _start_services(settings, logs)
             wait_until(lambda: _ready(settings, services), 180, 0.25, "P2: services' partition assignment")
-        with step(f"P2: publishing {rate}/s for {sizes.p2_warmup_seconds:.0f}s warm-up + {sizes.p2_seconds:.0f}s"):
-            published = _paced_publish(settings, records, rate, warmup)
-        say(f"P2: achieved {published['achieved_rate']:.1f} events/s over {published['window_s']:.1f}s")
-        with step("P2: waiting for the agencies and the ledger to catch up"):
-            published["catch_up_after_last_publish_s"] = _wait_caught_up(settings, services)
-        figures = _latencies(settings, measured_ids)
+        phases["steady"] = _phase(
+            settings, records[:steady], sizes.p2_rate, sizes.p2_seconds, sizes.p2_warmup_seconds, services
+        )
+        phases["bulk"] = _phase(settings, records[steady:], sizes.p2_bulk_rate, sizes.p2_bulk_seconds, 0.0, services)
     finally:
         for service in services.values():
             service.terminate()
         finished = Measured.wait_all(services, 90)
     exits = {name: finished[name].returncode if name in finished else "killed" for name in services}
     rss = {name: f.peak_kb for name, f in finished.items()}
-    section.details.update({"rate": rate, **published, **figures, "exit_codes": exits, "peak_rss_kb": rss})
+    section.details.update(
+        {
+            "rate": sizes.p2_rate,
+            **{name: {**published, **figures} for name, (published, figures) in phases.items()},
+            "exit_codes": exits,
+            "peak_rss_kb": rss,
+        }
+    )
     if any(code != 0 for code in exits.values()):
         say(f"P2: a service did not exit 0 on SIGTERM: {exits}")
-    if figures["events_measured"] == 0:
-        raise RuntimeError("P2: no court event got feedback from every agency in the window")
     mib = ", ".join(f"{name} {kb / 1024:.0f}" for name, kb in rss.items())
-    count = f"{figures['events_measured']:,} events at {published['achieved_rate']:.0f}/s"
+    cpu = {name: f.cpu_per_1000(steady + bulk) for name, f in finished.items()}
+    section.details["cpu_seconds_per_1000_court_events"] = cpu
+    for name, (_published, figures) in phases.items():
+        if figures["events_measured"] == 0:
+            raise RuntimeError(f"P2 ({name}): no court event got feedback from every agency in the window")
+    published, figures = phases["steady"]
+    count = f"{figures['events_measured']:,} events at {published['achieved_rate']:.0f}/s; agencies one worker each"
     section.add("p50", "P2 latency p50", figures["p50_ms"], "ms", note=count)
     hops = figures["agencies_hop_ms"], figures["ledger_hop_ms"]
     section.add(
@@ -255,8 +282,34 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> N
         "P2 latency p99",
         figures["p99_ms"],
         "ms",
-        Target("<=", 1000),
+        Target("<=", 250),
         rss_kb=max(rss.values(), default=None),
         note=f"peak RSS MiB: {mib}",
     )
     section.add("max", "P2 latency max", figures["max_ms"], "ms", note=f"clock: {figures['clock']}")
+    section.add(
+        "cpu",
+        "P2 CPU s per 1,000 court events, all services",
+        sum(c for c in cpu.values() if c is not None) if cpu else None,
+        "s",
+        note=", ".join(f"{name} {c:.3f}" for name, c in cpu.items() if c is not None) + " (start-up included)",
+    )
+    published, figures = phases["bulk"]
+    hops = figures["agencies_hop_ms"], figures["ledger_hop_ms"]
+    section.add(
+        "bulk_p50",
+        "P2 bulk import latency p50",
+        figures["p50_ms"],
+        "ms",
+        note=f"{figures['events_measured']:,} events at {published['achieved_rate']:.0f}/s",
+    )
+    section.add(
+        "bulk_p99",
+        "P2 bulk import latency p99",
+        figures["p99_ms"],
+        "ms",
+        Target("<=", 2000),
+        note=f"to last feedback p50/p99 {hops[0]['p50']:.0f}/{hops[0]['p99']:.0f} ms, "
+        f"then ledger {hops[1]['p50']:.0f}/{hops[1]['p99']:.0f} ms; "
+        f"caught up {published['catch_up_after_last_publish_s']:.0f} s after the last publish",
+    )
