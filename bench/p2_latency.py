@@ -211,6 +211,15 @@ def _latencies(settings: Settings, measured_ids: set[str]) -> dict[str, Any]:
     }
 
 
+def _hops(figures: dict[str, Any]) -> str:
+    """Where a phase's latency went: to the last agency's feedback, then to the ledger."""
+    agencies, ledger = figures["agencies_hop_ms"], figures["ledger_hop_ms"]
+    return (
+        f"to last feedback p50/p99 {agencies['p50']:.0f}/{agencies['p99']:.0f} ms, "
+        f"then ledger {ledger['p50']:.0f}/{ledger['p99']:.0f} ms"
+    )
+
+
 def _phase(
     settings: Settings, records: list, rate: int, seconds: float, warmup_seconds: float, services: dict[str, Measured]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -268,15 +277,7 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> N
     published, figures = phases["steady"]
     count = f"{figures['events_measured']:,} events at {published['achieved_rate']:.0f}/s; agencies one worker each"
     section.add("p50", "P2 latency p50", figures["p50_ms"], "ms", note=count)
-    hops = figures["agencies_hop_ms"], figures["ledger_hop_ms"]
-    section.add(
-        "p95",
-        "P2 latency p95",
-        figures["p95_ms"],
-        "ms",
-        note=f"to last feedback p50/p99 {hops[0]['p50']:.0f}/{hops[0]['p99']:.0f} ms, "
-        f"then ledger {hops[1]['p50']:.0f}/{hops[1]['p99']:.0f} ms",
-    )
+    section.add("p95", "P2 latency p95", figures["p95_ms"], "ms", note=_hops(figures))
     section.add(
         "p99",
         "P2 latency p99",
@@ -295,7 +296,6 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> N
         note=", ".join(f"{name} {c:.3f}" for name, c in cpu.items() if c is not None) + " (start-up included)",
     )
     published, figures = phases["bulk"]
-    hops = figures["agencies_hop_ms"], figures["ledger_hop_ms"]
     section.add(
         "bulk_p50",
         "P2 bulk import latency p50",
@@ -309,7 +309,5 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> N
         figures["p99_ms"],
         "ms",
         Target("<=", 2000),
-        note=f"to last feedback p50/p99 {hops[0]['p50']:.0f}/{hops[0]['p99']:.0f} ms, "
-        f"then ledger {hops[1]['p50']:.0f}/{hops[1]['p99']:.0f} ms; "
-        f"caught up {published['catch_up_after_last_publish_s']:.0f} s after the last publish",
+        note=f"{_hops(figures)}; caught up {published['catch_up_after_last_publish_s']:.0f} s after the last publish",
     )

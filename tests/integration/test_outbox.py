@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from hub.acl import agency_principal
 from hub.agency.service import open_database
@@ -14,11 +13,12 @@ from hub.readback import read_range
 from hub.topics import feedback_topic
 
 
-class SlowFlush:
-    """A producer whose flush waits first, holding its relay mid-delivery."""
+class HeldFlush:
+    """A producer whose flush waits until released, holding its relay mid-delivery for as long as the test
+    needs (no timing to race on a loaded machine)."""
 
-    def __init__(self, producer, started: threading.Event, wait: float):
-        self.producer, self.started, self.wait = producer, started, wait
+    def __init__(self, producer, started: threading.Event, release: threading.Event):
+        self.producer, self.started, self.release = producer, started, release
 
     def produce(self, *args, **kwargs):
         self.producer.produce(*args, **kwargs)
@@ -28,7 +28,7 @@ class SlowFlush:
 
     def flush(self, timeout: float):
         self.started.set()
-        time.sleep(self.wait)
+        self.release.wait(60)
         return self.producer.flush(timeout)
 
 
@@ -44,8 +44,8 @@ def test_a_second_relay_never_overtakes_one_mid_delivery(hub_settings):
 
     with db.begin() as conn:
         add(conn, messages(range(0, 5)))
-    started = threading.Event()
-    first = OutboxRelay(db, SlowFlush(producer, started, wait=2.0), agency)  # type: ignore[arg-type]
+    started, release = threading.Event(), threading.Event()
+    first = OutboxRelay(db, HeldFlush(producer, started, release), agency)  # type: ignore[arg-type]
     second = OutboxRelay(db, producer, agency)
     delivered: list[int] = []
     mid_delivery = threading.Thread(target=lambda: delivered.append(first.publish_pending()))
@@ -54,6 +54,7 @@ def test_a_second_relay_never_overtakes_one_mid_delivery(hub_settings):
     with db.begin() as conn:
         add(conn, messages(range(5, 10)))  # the lift, committed while the first relay is still flushing
     assert second.publish_pending() == 0, "a relay delivered while another was mid-delivery"
+    release.set()
     mid_delivery.join(30)
     assert delivered == [5]
     assert second.drain(timeout=30)
