@@ -163,6 +163,14 @@ class _Judge:
         self.d = deadlines
         self.as_of = as_of
         self.violations: list[Violation] = []
+        # The first instant after `as_of` at which a deadline judged here falls due: until then, with no new
+        # record, the same history gives the same violations (hub/domain/projection.py relies on it).
+        self.horizon: dt.datetime | None = None
+
+    def late(self, act_at: dt.datetime | None, due: dt.datetime) -> bool:
+        if due >= self.as_of and (self.horizon is None or due < self.horizon):
+            self.horizon = due
+        return _late(act_at, due, self.as_of)
 
     def flag(self, rule: str, party: str, entry_id: str, due: dt.datetime, detail: str) -> None:
         self.violations.append(Violation(rule, party, entry_id, due, detail))
@@ -211,7 +219,7 @@ class _Judge:
             return
         event = r.event
         due = self.d.due(event.occurred_at, self.d.publication)
-        if _late(r.recorded_at, due, self.as_of):
+        if self.late(r.recorded_at, due):
             self.flag(
                 "PUBLICATION_LATE",
                 entry.court,
@@ -259,7 +267,7 @@ class _Judge:
                 )
             due = self.d.due(received, self.d.review)
             decided_at = decision.occurred_at if decision is not None else None
-            if _late(decided_at, due, self.as_of):
+            if self.late(decided_at, due):
                 self.flag(
                     "CORRECTION_REVIEW_OVERDUE",
                     entry.court,
@@ -271,7 +279,7 @@ class _Judge:
             if decision is not None and decision.outcome == "UPHELD":  # type: ignore[attr-defined]
                 due = self.d.due(decision.occurred_at, self.d.revoke)
                 first = min(entry.revocations, key=_effective, default=None)
-                if _late(_effective(first) if first else None, due, self.as_of):
+                if self.late(_effective(first) if first else None, due):
                     self.flag(
                         "CORRECTION_UPHELD_NOT_REVOKED",
                         entry.court,
@@ -284,7 +292,7 @@ class _Judge:
         shielding = closing.event if closing else None
         if closing and isinstance(shielding, Shielded) and shielding.performed_at is not None:
             due = self.d.due(shielding.performed_at, self.d.shield)
-            if _late(_effective(closing), due, self.as_of):
+            if self.late(_effective(closing), due):
                 self.flag(
                     "SHIELD_OVERDUE",
                     entry.court,
@@ -295,7 +303,7 @@ class _Judge:
         if included.period_months is not None:
             expiry = self.d.calendar.months_end(at, included.period_months)
             due = self.d.due(expiry - dt.timedelta(microseconds=1), self.d.period_grace)
-            if _late(_effective(closing) if closing else None, due, self.as_of):
+            if self.late(_effective(closing) if closing else None, due):
                 self.flag(
                     "PERIOD_EXPIRED_NOT_SHIELDED",
                     entry.court,
@@ -332,7 +340,7 @@ class _Judge:
             failed = [r for r in replies if r.event.event_type == "SanctionFailed"]
             first_applied = min((r.recorded_at for r in applied), default=None)
             first_answer = min((r.recorded_at for r in applied + failed), default=None)
-            if _late(first_answer, due, self.as_of):
+            if self.late(first_answer, due):
                 self.flag(
                     "SANCTION_NOT_APPLIED",
                     party,
@@ -340,7 +348,7 @@ class _Judge:
                     due,
                     f"no SanctionApplied or SanctionFailed for Included {included.event_id}",
                 )
-            elif failed and _late(first_applied, due, self.as_of):
+            elif failed and self.late(first_applied, due):
                 reason = failed[0].event.reason  # type: ignore[attr-defined]
                 self.flag(
                     "SANCTION_FAILED",
@@ -378,7 +386,7 @@ class _Judge:
             accepted = ("SanctionLifted",) if revoked else ("SanctionLifted", "SanctionRetained")
             replies = [r for r in answers.get(event.event_id, []) if r.event.event_type in accepted]
             due = due_after(closing)
-            if _late(min((r.recorded_at for r in replies), default=None), due, self.as_of):
+            if self.late(min((r.recorded_at for r in replies), default=None), due):
                 self.flag(
                     "SANCTION_NOT_LIFTED",
                     party,
@@ -426,7 +434,7 @@ class _Judge:
                 for x in lifts.get(event.entry_id, [])  # type: ignore[attr-defined]
                 if x.position > r.position and kept <= set(x.event.measures)  # type: ignore[attr-defined]
             ]
-            if _late(min(ends, default=None), due, self.as_of):
+            if self.late(min(ends, default=None), due):
                 self.flag(
                     "RETENTION_EXPIRED_NOT_LIFTED",
                     party,
@@ -518,8 +526,20 @@ def judge(
     agencies: Iterable[str] = (),
 ) -> list[Violation]:
     """Every breach as of `as_of`, ordered by due time."""
+    return judge_until(court, feedback, as_of, deadlines, agencies)[0]
+
+
+def judge_until(
+    court: Iterable[Recorded],
+    feedback: Iterable[Recorded],
+    as_of: dt.datetime,
+    deadlines: Deadlines | None = None,
+    agencies: Iterable[str] = (),
+) -> tuple[list[Violation], dt.datetime | None]:
+    """The breaches as of `as_of`, and until when they stay so: the same history judged at any instant from
+    `as_of` up to (not including) that horizon gives the same breaches; None is never, with no new record."""
     judge = _Judge(deadlines or Deadlines(), as_of)
-    court = list(court)
+    court, feedback = list(court), list(feedback)
     judge.conflicts(court)
     court_records = first_records(court)
     entries = judge.court_record(court_records)
@@ -533,4 +553,7 @@ def judge(
         judge.agency_rules(agency, entries, records)
         judge.retentions(agency, records, court_by_id, entries)
         judge.interceptions(agency, records, entries)
-    return sorted(judge.violations, key=lambda v: (v.due_at, v.party, v.entry_id, v.rule))
+    violations = sorted(judge.violations, key=lambda v: (v.due_at, v.party, v.entry_id, v.rule))
+    # A record stamped after `as_of` (a clock ahead, an act dated in the future) joins the judgement later.
+    later = [t for r in court + feedback for t in (r.recorded_at, r.event.occurred_at) if t > as_of]
+    return violations, min([*later, *([judge.horizon] if judge.horizon else [])], default=None)

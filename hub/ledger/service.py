@@ -18,6 +18,7 @@ from hub.domain.events import event_to_record, parse_event
 from hub.domain.history import Recorded, canonical_json
 from hub.engine import Delivered, OutboxMessage
 from hub.ledger.chain import GENESIS, LedgerRow, link
+from hub.ledger.projection import ReportProjection
 from hub.log import get_logger
 from hub.topics import CHECKPOINTS, COURT_EVENTS, FEEDBACK_PATTERN, feedback_topic
 
@@ -61,6 +62,7 @@ class LedgerHandler:
         # How many records the last `repeated` stored anyway, as evidence: the engine counts them as recorded
         # (its run summary and metrics), not as duplicates skipped.
         self.kept_as_evidence = 0
+        self.projection = ReportProjection(settings)
 
     def subscription(self) -> list[str]:
         return [self.court_topic, self.subscription_pattern]
@@ -156,7 +158,9 @@ class LedgerHandler:
         return self.apply(conn, conflicting, now) if conflicting else []
 
     def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
-        """Anchor rows that arrived since the last checkpoint, after T seconds (or when stopping)."""
+        """Bring the report's projection forward (hub/ledger/projection.py), and anchor rows that arrived since
+        the last checkpoint, after T seconds (or when stopping)."""
+        self.projection.catch_up(conn, now, final)
         seq, head, checkpoint_seq, checkpoint_at = self._head(conn, now)
         if seq == checkpoint_seq or not (final or now - checkpoint_at >= self.every):
             return []

@@ -1,0 +1,109 @@
+"""The report's projection on the real database: kept by the ledger, read by `hub ledger report`, and always
+the report the whole history judged at once gives (hub/ledger/projection.py)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+
+from hub.domain.events import parse_event
+from hub.domain.history import entry_states
+from hub.domain.rules import judge
+from hub.ledger.report import build_report
+from hub.ledger.service import history, read_database
+from tests.integration.helpers import ledger_query, publish, run_agency_once, run_ledger_once, simulated
+from tests.support import court_sample
+
+
+def _whole(settings, as_of):
+    """The report as the whole history judged at once gives it."""
+    db = read_database(settings)
+    with db.connect() as conn:
+        court, feedback = history(conn)
+    db.dispose()
+    violations = judge(court, feedback, as_of, settings.deadlines(), settings.agencies)
+    states: dict[str, int] = {}
+    for view in entry_states(court, as_of, as_of).values():
+        states[view["state"]] = states.get(view["state"], 0) + 1
+    return [v.as_dict() for v in violations], dict(sorted(states.items()))
+
+
+def _same(settings, as_of, projected=True):
+    report = build_report(settings, as_of)
+    assert report.projected is projected
+    violations, states = _whole(settings, as_of)
+    assert [v.as_dict() for v in report.violations] == violations
+    assert report.entries == states
+    return report
+
+
+def _head(settings):
+    return ledger_query(settings, "select upto_seq, judged_at from report_head")[0]
+
+
+def _fresh_inclusion(settings, when: dt.datetime) -> None:
+    """An entry included now, answered by no agency yet: its agencies' deadlines lie ahead."""
+    entry = f"E-NOW-{uuid.uuid4().hex[:8]}"
+    for kind, offset in (("RiskWarningIssued", -60), ("Included", 0)):
+        record = copy.deepcopy(court_sample(kind))
+        moment = (when + dt.timedelta(seconds=offset)).isoformat()
+        record.update(event_id=str(uuid.uuid4()), entry_id=entry, occurred_at=moment)
+        if kind == "RiskWarningIssued":
+            record["served_at"] = record["occurred_at"]
+        publish(settings, [parse_event(record)], history=False)
+
+
+def test_the_ledger_keeps_the_projection_and_the_report_is_the_whole_judgement(hub_settings):
+    settings = hub_settings.model_copy(update={"agencies": ("bank", "tax")})
+    publish(settings, simulated(300, seed=31, breach_rate=0.1))
+    for agency in settings.agencies:
+        assert run_agency_once(settings, agency) == 0
+    assert run_ledger_once(settings) == 0
+    last = ledger_query(settings, "select max(seq) from ledger_events")[0][0]
+    assert _head(settings).upto_seq == last
+    components = ledger_query(settings, "select count(*) from report_components where violations <> '[]'")[0][0]
+    assert components > 0
+
+    now = dt.datetime.now(dt.UTC)
+    report = _same(settings, now)
+    assert len(report.violations) >= components
+
+    # A lag: the report judges the rows past the projection's head itself, reading only.
+    ledger_query(settings, "update report_head set upto_seq = :u", u=last // 2)
+    _same(settings, dt.datetime.now(dt.UTC))
+    assert _head(settings).upto_seq == last // 2
+
+    # An instant before the projection's last judgement: the whole history, judged at once.
+    _same(settings, now - dt.timedelta(days=30), projected=False)
+
+
+def test_a_deadline_that_passes_after_the_projection_shows_in_the_report(hub_settings):
+    settings = hub_settings.model_copy(update={"agencies": ("bank",)})
+    publish(settings, simulated(40, seed=32))
+    assert run_agency_once(settings, "bank") == 0
+    now = dt.datetime.now(dt.UTC)
+    _fresh_inclusion(settings, now)
+    assert run_ledger_once(settings) == 0
+    horizon = ledger_query(settings, "select min(horizon) from report_components where horizon is not null")[0][0]
+    assert horizon is not None and horizon > now  # the bank's day to answer the fresh inclusion
+
+    today = _same(settings, dt.datetime.now(dt.UTC))
+    assert not [v for v in today.violations if v.rule == "SANCTION_NOT_APPLIED" and v.entry_id.startswith("E-NOW")]
+    later = _same(settings, now + dt.timedelta(days=3))
+    overdue = [v for v in later.violations if v.rule == "SANCTION_NOT_APPLIED" and v.entry_id.startswith("E-NOW")]
+    assert [v.party for v in overdue] == ["agency:bank"]
+
+    # The ledger judges the expired component again at its next tick, and stores it so.
+    assert run_ledger_once(settings.model_copy(update={})) == 0
+    _same(settings, dt.datetime.now(dt.UTC))
+
+
+def test_other_deadline_settings_are_not_answered_from_the_projection(hub_settings):
+    publish(hub_settings, simulated(60, seed=33, breach_rate=0.2))
+    assert run_ledger_once(hub_settings) == 0
+    stricter = hub_settings.model_copy(update={"agency_deadline_hours": 1.0})
+    _same(stricter, dt.datetime.now(dt.UTC), projected=False)
+    assert run_ledger_once(stricter) == 0  # the ledger, started with them, judges everything again
+    assert _head(stricter).upto_seq == ledger_query(stricter, "select max(seq) from ledger_events")[0][0]
+    _same(stricter, dt.datetime.now(dt.UTC))
