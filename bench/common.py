@@ -48,15 +48,31 @@ class Sizes:
     p3_seconds: float  # ...or this long, whichever comes first
     p3_cli_calls: int  # `hub agency check` invocations
     p4_events: int  # court events the audit replays
+    p6_events: int  # ledger events (court acts and the agencies' feedback) the report judges
 
     @classmethod
     def named(cls, name: str) -> Sizes:
         if name == "full":
             return cls(
-                "full", 1_000_000, 200_000, 500, 60.0, 5.0, 5_000, 20.0, 1_000_000, 1_000_000, 60.0, 10, 1_000_000
+                "full",
+                1_000_000,
+                200_000,
+                500,
+                60.0,
+                5.0,
+                5_000,
+                20.0,
+                1_000_000,
+                1_000_000,
+                60.0,
+                10,
+                1_000_000,
+                1_000_000,
             )
         if name == "quick":
-            return cls("quick", 200_000, 20_000, 500, 15.0, 3.0, 5_000, 6.0, 100_000, 200_000, 15.0, 6, 100_000)
+            return cls(
+                "quick", 200_000, 20_000, 500, 15.0, 3.0, 5_000, 6.0, 100_000, 200_000, 15.0, 6, 100_000, 100_000
+            )
         raise ValueError(f"unknown size {name!r}: full or quick")
 
 

@@ -24,11 +24,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import limits, p1_bootstrap, p2_latency, p3_checks, p4_replay, p5_register
+from bench import limits, p1_bootstrap, p2_latency, p3_checks, p4_replay, p5_register, p6_report
 from bench.common import RESULTS_DIR, Measured, Namespaces, Section, Sizes, fmt_number, say
 from hub.config import ConfigError, Settings
 
-SECTIONS = ("limits", "p1", "p2", "p3", "p4", "p5")
+SECTIONS = ("limits", "p1", "p2", "p3", "p4", "p5", "p6")
 TITLES = {
     "limits": "limits on this machine",
     "p1": "P1 agency bootstrap",
@@ -36,6 +36,7 @@ TITLES = {
     "p3": "P3 interception checks",
     "p4": "P4 audit replay",
     "p5": "P5 public register",
+    "p6": "P6 ledger report",
 }
 
 
@@ -135,6 +136,7 @@ def run_sections(wanted: list[str], sizes: Sizes, namespaces: Namespaces, logs: 
         "p3": lambda s: p3_checks.run(s, namespaces, sizes, logs),
         "p4": lambda s: p4_replay.run(s, namespaces, sizes, logs),
         "p5": lambda s: p5_register.run(s, namespaces, sizes, logs),
+        "p6": lambda s: p6_report.run(s, namespaces, sizes, logs),
     }
     for name in wanted:
         section = Section(name)

@@ -197,6 +197,30 @@ def replay() -> None:
     )
 
 
+def report() -> None:
+    """The ledger report from the projection, then from the whole history, at one instant: both timed."""
+    from hub.config import get_settings
+    from hub.domain.history import digest
+    from hub.ledger.report import build_report
+
+    settings = get_settings()
+    as_of = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    projected = build_report(settings, as_of)
+    seconds = time.perf_counter() - started
+    whole = build_report(settings, as_of, projection=False)
+    whole_seconds = time.perf_counter() - started - seconds
+    _answer(
+        "report",
+        seconds=seconds,
+        whole_seconds=whole_seconds,
+        projected=projected.projected,
+        same=projected.projected and digest(projected.as_dict()) == digest(whole.as_dict()),
+        violations=len(projected.violations),
+        entries=sum(projected.entries.values()),
+    )
+
+
 def _states_digest(states: dict[str, str]) -> str:
     import hashlib
 
@@ -269,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=7)
     tasks.add_parser("replay")
     tasks.add_parser("plain-fold")
+    tasks.add_parser("report")
     tasks.add_parser("plain-agency").add_argument("--agency", default="bank")
     args = parser.parse_args(argv)
     from hub.config import get_settings
@@ -283,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
         replay()
     elif args.task == "plain-fold":
         plain_fold()
+    elif args.task == "report":
+        report()
     elif args.task == "plain-agency":
         plain_agency(args.agency)
     else:  # pragma: no cover - argparse refuses it first

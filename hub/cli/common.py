@@ -94,7 +94,9 @@ def error(message: object) -> None:
 
 def parse_instant(value: str, option: str) -> dt.datetime:
     """An instant on the command line: a date means the end of that day, and a time without an offset is
-    read in the courts' time zone (HUB_COURT_TIME_ZONE), as a Chinese auditor means it."""
+    read in the courts' time zone (HUB_COURT_TIME_ZONE), as a Chinese auditor means it; `now` is now."""
+    if value.strip().lower() == "now":
+        return dt.datetime.now(dt.UTC)
     try:
         return read_instant(value, get_settings().zone)
     except ValueError as exc:

@@ -1,9 +1,13 @@
-"""`hub ledger run|report`: the compliance ledger."""
+"""`hub ledger run|project|report`: the compliance ledger."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
 from itertools import groupby
 from typing import Annotated, Literal
 
@@ -16,8 +20,10 @@ from hub.domain.rules import RULES
 from hub.domain.times import show
 from hub.ledger.report import build_report
 from hub.ledger.service import LedgerHandler, open_database
+from hub.log import bind_process
 
 app = group("The compliance ledger: record everything, name every breach.")
+PROJECTOR_NICENESS = 19  # below the services: the projection may lag in a burst, the ledger may not
 
 
 @app.command()
@@ -27,6 +33,8 @@ def run(
 ) -> None:
     """Store court events and every agency's feedback in the hash chain; publish checkpoints.
 
+    Beside itself it runs `hub ledger project` at a lower priority, which keeps the report's projection.
+
     \b
     Examples:
       hub ledger run
@@ -34,7 +42,63 @@ def run(
     """
     cfg = settings()
     codec = default_codec()
-    run_engine(cfg, LedgerHandler(cfg, codec), lambda: open_database(cfg, forever=not once), codec, once, metrics_port)
+    projector: list[subprocess.Popen] = []
+
+    def opened():
+        """The database is there: only now the projector, which would otherwise repeat a failure's message."""
+        db = open_database(cfg, forever=not once)
+        argv = [sys.executable, "-m", "hub", "ledger", "project", "--beside", str(os.getpid())]
+        projector.append(subprocess.Popen(argv))
+        return db
+
+    try:
+        run_engine(cfg, LedgerHandler(cfg, codec), opened, codec, once, metrics_port)
+    finally:
+        for child in projector:
+            child.terminate()
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+@app.command()
+def project(
+    once: Annotated[bool, typer.Option("--once", help="Project up to the ledger's last row, then exit.")] = False,
+    beside: Annotated[
+        int | None,
+        typer.Option("--beside", hidden=True, help="Started by `hub ledger run` (this PID): nice, and end with it."),
+    ] = None,
+) -> None:
+    """Keep the report's projection up to date: each component of linked entries judged, until its horizon.
+
+    `hub ledger run` starts one beside itself (at a lower priority, so that judging a bulk import never holds
+    up recording); run it alone with --once to bring the projection up to the ledger's last row. Without it
+    `hub ledger report` is still right, judging what is not projected yet itself, only slower.
+
+    \b
+    Examples:
+      hub ledger project --once
+    """
+    import threading
+
+    from hub.ledger.projection import ReportProjection, follow
+
+    cfg = settings()
+    if beside is not None:
+        os.nice(PROJECTOR_NICENESS)
+        bind_process(process="report-projector")
+    db = open_database(cfg, forever=not once)
+    projection = ReportProjection(cfg)
+    if once:
+        with db.begin() as conn:
+            rows = projection.catch_up(conn, dt.datetime.now(dt.UTC), final=True)
+        console.print(f"report projection: {rows} rows projected, up to date")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _number, _frame: stop.set())
+    follow(projection, db, stop, beside)
 
 
 @app.command()
@@ -43,8 +107,9 @@ def report(
         str | None,
         typer.Option(
             "--as-of",
-            help="A date (the end of that day) or a time, read in the courts' time zone unless it has an offset "
-            "(default: now).",
+            help="A date (the end of that day), a time, read in the courts' time zone unless it has an offset, or "
+            "`now` (the default). From now on it is answered from the ledger's projection, in seconds; an earlier "
+            "instant judges the whole history.",
         ),
     ] = None,
     output: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="table, json or csv.")] = "table",

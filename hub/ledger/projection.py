@@ -13,29 +13,32 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
-from collections.abc import Iterable
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from hub.config import Settings
-from hub.domain.events import parse_event
 from hub.domain.history import canonical_json, digest
 from hub.domain.lifecycle import Recorded
 from hub.domain.projection import (
     Components,
     Judgement,
-    answered_event,
     earliest,
-    first_feedback,
     judge_component,
-    linked_entries,
     with_starts,
 )
 from hub.domain.rules import Deadlines, Violation
+from hub.domain.wire import event_from_record
+from hub.log import get_logger
 
-CHUNK_ROWS = 5_000  # rows a tick projects at most, so a bulk import does not stall the ledger's consuming
-_ROW = "seq, family, recorded_at, historical, body"
+log = get_logger("hub.ledger.projection")
+PROJECT_SECONDS = 5.0  # how often the projector looks for new rows and passed horizons
+CHUNK_ROWS = 200_000  # rows one transaction projects at most (their links are held in memory, not their events)
+_ROW = "seq, family, entry_id, recorded_at, historical, body"
 
 
 def fingerprint(settings: Settings) -> str:
@@ -76,6 +79,8 @@ class Update:
     courts: set[str]
     judged: dict[str, Judgement] = field(default_factory=dict)
     merged_away: set[str] = field(default_factory=set)
+    loaded: int = 0  # rows read back to judge them
+    components: int = 0  # components judged
 
     @property
     def entries(self) -> set[str]:
@@ -87,7 +92,26 @@ class Stale(Exception):
 
 
 def _record(row) -> Recorded:
-    return Recorded(parse_event(json.loads(row.body), row.family), row.recorded_at, row.seq, row.historical)
+    """A stored row passed the ledger's checks when it came in: the lean path rebuilds it (hub/domain/wire.py)."""
+    return Recorded(event_from_record(json.loads(row.body), row.family), row.recorded_at, row.seq, row.historical)
+
+
+def _named(row) -> set[str]:
+    """The entries a row itself names (hub.domain.projection.linked_entries, from the columns)."""
+    return {row.entry_id, *(row.entry_ids or ())}
+
+
+def _first_feedback(tail, seen_before: set[str]) -> dict[str, dt.datetime]:
+    """hub.domain.projection.first_feedback over the tail's rows, counting an event id once, at its first row."""
+    first: dict[str, dt.datetime] = {}
+    seen = set(seen_before)
+    for r in tail:
+        if r.event_id in seen:
+            continue
+        seen.add(r.event_id)
+        if r.family == "feedback" and (r.agency not in first or r.recorded_at < first[r.agency]):
+            first[r.agency] = r.recorded_at
+    return first
 
 
 def _violation(v: dict[str, str]) -> Violation:
@@ -103,87 +127,103 @@ class ReportProjection:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    def head(self, conn: Connection) -> Head | None:
-        row = conn.execute(text("select * from report_head where ledger = :l"), {"l": self.name}).one_or_none()
+    def head(self, conn: Connection, lock: bool = False) -> Head | None:
+        """`lock`: a writer's, so that two ledgers started by mistake do not project over each other."""
+        query = "select * from report_head where ledger = :l" + (" for update" if lock else "")
+        row = conn.execute(text(query), {"l": self.name}).one_or_none()
         if row is None:
             return None
         first = {a: dt.datetime.fromisoformat(t) for a, t in json.loads(row.first_feedback).items()}
         return Head(row.upto_seq, row.judged_at, row.fingerprint, first, set(json.loads(row.courts)))
 
-    def advance(self, conn: Connection, head: Head, as_of: dt.datetime, upto_seq: int) -> Update:
-        """Judge again, as of `as_of`, what rows `head.upto_seq` < seq <= `upto_seq` joined and what expired;
-        reads only. Raises Stale when an agency's start would move."""
-        tail = [
-            _record(r)
-            for r in conn.execute(
-                text(f"select {_ROW} from ledger_events where seq > :a and seq <= :b order by seq"),
-                {"a": head.upto_seq, "b": upto_seq},
-            )
-        ]
+    def advance(
+        self,
+        conn: Connection,
+        head: Head,
+        as_of: dt.datetime,
+        upto_seq: int,
+        sink: Callable[[dict[str, Judgement]], None] | None = None,
+    ) -> Update:
+        """Judge again, as of `as_of`, the components that rows `head.upto_seq` < seq <= `upto_seq` joined and
+        those whose horizon passed, handing them to `sink` a batch at a time (else keeping them in the update);
+        reads only. The links come from the rows' columns, so a row is decoded only to be judged, once per
+        advance. Raises Stale when an agency's start would move."""
+        tail = conn.execute(
+            text(
+                "select seq, family, event_id::text as event_id, entry_id, court_event_id, agency, recorded_at, "
+                "case when event_type = 'InterceptionRecorded' then body::jsonb -> 'entry_ids' end as entry_ids, "
+                "case when family = 'court' then body::jsonb ->> 'court_code' end as court_code "
+                "from ledger_events where seq > :a and seq <= :b order by seq"
+            ),
+            {"a": head.upto_seq, "b": upto_seq},
+        ).all()
         earlier = self._earlier_entries(conn, tail, head.upto_seq)
-        seen_before = {event_id for event_id, _entry in earlier["same_id"]}
-        first = earliest(
-            head.first_feedback,
-            first_feedback(r for r in tail if r.event.family == "feedback" and r.event.event_id not in seen_before),
-        )
+        first = earliest(head.first_feedback, _first_feedback(tail, {i for i, _e in earlier["same_id"]}))
         if (
             with_starts(self.deadlines, first).agency_since
             != with_starts(self.deadlines, head.first_feedback).agency_since
         ):
             raise Stale("an agency's first feedback moved")
-        courts = head.courts | {r.event.court_code for r in tail if r.event.family == "court"}  # type: ignore[attr-defined]
-        update = Update(upto_seq, as_of, first, courts)
+        update = Update(upto_seq, as_of, first, head.courts | {r.court_code for r in tail if r.court_code})
 
+        components, update.merged_away = self._link(conn, tail, earlier, as_of)
+        groups = components.groups()
+        names = sorted(groups)
+        for start in range(0, len(names), 5_000):
+            judged = self._judge(conn, names[start : start + 5_000], groups, components, update)
+            sink(judged) if sink else update.judged.update(judged)
+        return update
+
+    def _link(self, conn: Connection, tail, earlier, as_of: dt.datetime) -> tuple[Components, set[str]]:
+        """The components the tail touches, or whose horizon passed, with their stored members; and the stored
+        components that merged into others."""
+        named = {e for r in tail for e in _named(r)} | {e for _i, e in earlier["answered"] + earlier["same_id"]}
+        stored = self._members(conn, "entry_id", named)
+        expired = conn.execute(text("select component from report_components where horizon <= :t"), {"t": as_of})
+        stored.update(self._members(conn, "component", set(stored.values()) | {c for (c,) in expired}))
         components = Components()
-        stored = self._members(
-            conn,
-            "entry_id",
-            {e for r in tail for e in linked_entries(r)} | {e for _i, e in earlier["answered"] + earlier["same_id"]},
-        )
-        expired = [
-            c
-            for (c,) in conn.execute(text("select component from report_components where horizon <= :t"), {"t": as_of})
-        ]
-        stored.update(self._members(conn, "component", set(stored.values()) | set(expired)))
         by_component: dict[str, set[str]] = {}
         for entry, component in stored.items():
             by_component.setdefault(component, set()).add(entry)
         for members in by_component.values():
             components.union(members)
-        tail_court = {r.event.event_id: r.event.entry_id for r in tail if r.event.family == "court"}  # type: ignore[attr-defined]
-        answered = dict(earlier["answered"]) | tail_court
+        acts = dict(earlier["answered"]) | {r.event_id: r.entry_id for r in tail if r.family == "court"}
         same_id: dict[str, set[str]] = {}
-        for event_id, entry in earlier["same_id"] + [(r.event.event_id, r.event.entry_id) for r in tail]:  # type: ignore[attr-defined]
+        for event_id, entry in earlier["same_id"] + [(r.event_id, r.entry_id) for r in tail]:
             same_id.setdefault(event_id, set()).add(entry)
         for r in tail:
-            components.union(linked_entries(r) | {answered[a] for a in [answered_event(r)] if a in answered})
+            components.union(_named(r) | ({acts[r.court_event_id]} if r.court_event_id in acts else set()))
         for entries in same_id.values():
             components.union(entries)
-        groups = components.groups()
-        update.merged_away = set(by_component) - set(groups)
-        entries = sorted({e for members in groups.values() for e in members})
+        return components, set(by_component) - set(components.groups())
+
+    def _judge(
+        self, conn: Connection, names: list[str], groups: dict[str, set[str]], components: Components, update: Update
+    ) -> dict[str, Judgement]:
+        """Some components, from all their rows up to the update's."""
+        entries = sorted(e for name in names for e in groups[name])
         court: dict[str, list[Recorded]] = {}
         feedback: dict[str, list[Recorded]] = {}
-        for chunk in range(0, len(entries), 10_000):
-            for row in conn.execute(
-                text(f"select {_ROW} from ledger_events where entry_id = any(:e) and seq <= :b"),
-                {"e": entries[chunk : chunk + 10_000], "b": upto_seq},
-            ):
-                r = _record(row)
-                family = court if r.event.family == "court" else feedback
-                family.setdefault(components.find(r.event.entry_id), []).append(r)  # type: ignore[attr-defined]
-        deadlines = with_starts(self.deadlines, first)
-        agencies = sorted({*self.agencies, *first})
-        for name in groups:
-            update.judged[name] = judge_component(
-                court.get(name, []), feedback.get(name, []), as_of, deadlines, agencies
-            )
-        return update
+        for row in conn.execute(
+            text(f"select {_ROW} from ledger_events where entry_id = any(:e) and seq <= :b"),
+            {"e": entries, "b": update.upto_seq},
+        ):
+            r = _record(row)
+            update.loaded += 1
+            family = court if row.family == "court" else feedback
+            family.setdefault(components.find(row.entry_id), []).append(r)
+        update.components += len(names)
+        deadlines = with_starts(self.deadlines, update.first_feedback)
+        agencies = sorted({*self.agencies, *update.first_feedback})
+        return {
+            name: judge_component(court.get(name, []), feedback.get(name, []), update.as_of, deadlines, agencies)
+            for name in names
+        }
 
-    def _earlier_entries(self, conn: Connection, tail: list[Recorded], upto: int) -> dict[str, list[tuple[str, str]]]:
+    def _earlier_entries(self, conn: Connection, tail, upto: int) -> dict[str, list[tuple[str, str]]]:
         """(event id, entry) of projected rows the tail links to: the acts it answers, and its own event ids."""
-        answers = sorted({a for r in tail if (a := answered_event(r))})
-        ids = sorted({r.event.event_id for r in tail})
+        answers = sorted({r.court_event_id for r in tail if r.court_event_id})
+        ids = sorted({r.event_id for r in tail})
         query = (
             "select event_id::text, entry_id from ledger_events where event_id = any(cast(:ids as uuid[])) "
             "and seq <= :u"
@@ -236,23 +276,34 @@ class ReportProjection:
     # -- writing (the ledger, at its tick) -------------------------------------------------------------
 
     def catch_up(self, conn: Connection, now: dt.datetime, final: bool = False) -> int:
-        """Project up to CHUNK_ROWS more rows (all of them when `final`); returns the rows projected."""
+        """Project up to CHUNK_ROWS more rows (all of them when `final`), and judge again what expired;
+        returns the rows projected."""
         last = conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
         done = 0
         while True:
-            head = self.head(conn)
+            head = self.head(conn, lock=True)
             if head is None or head.fingerprint != self.fingerprint:
-                head = self._reset(conn, now)
+                why = "first projection" if head is None else "other deadline settings"
+                head = self._reset(conn, now, why)
             upto = min(last, head.upto_seq + CHUNK_ROWS)
             if upto == head.upto_seq and not self._expired(conn, now):
                 return done
+            started = time.perf_counter()
             try:
-                update = self.advance(conn, head, now, upto)
-            except Stale:
-                self._reset(conn, now)
+                update = self.advance(conn, head, now, upto, lambda batch: self._store(conn, batch))
+            except Stale as exc:
+                self._reset(conn, now, str(exc))
                 continue
-            self._store(conn, update)
+            self._finish(conn, update)
             done += upto - head.upto_seq
+            log.info(
+                "report projected",
+                upto_seq=upto,
+                rows=upto - head.upto_seq,
+                components=update.components,
+                rows_judged=update.loaded,
+                seconds=round(time.perf_counter() - started, 3),
+            )
             if not final or upto == last:
                 return done
 
@@ -261,8 +312,9 @@ class ReportProjection:
             text("select exists (select 1 from report_components where horizon <= :t)"), {"t": now}
         ).scalar_one()
 
-    def _reset(self, conn: Connection, now: dt.datetime) -> Head:
+    def _reset(self, conn: Connection, now: dt.datetime, why: str) -> Head:
         """Start again from the first row, with every agency's start taken from the whole ledger at once."""
+        log.info("report projection started from the first row", reason=why)
         conn.execute(text("delete from report_components"))
         conn.execute(text("delete from report_entries"))
         first: dict[str, dt.datetime] = {}
@@ -283,13 +335,10 @@ class ReportProjection:
         )
         return head
 
-    def _store(self, conn: Connection, update: Update) -> None:
-        gone = sorted(update.merged_away | set(update.judged))
-        conn.execute(text("delete from report_components where component = any(:c)"), {"c": gone})
-        conn.execute(text("delete from report_entries where entry_id = any(:e)"), {"e": sorted(update.entries)})
-        entries = [
-            {"e": e, "c": name, "s": state} for name, j in update.judged.items() for e, state in j.entries.items()
-        ]
+    def _store(self, conn: Connection, judged: dict[str, Judgement]) -> None:
+        conn.execute(text("delete from report_components where component = any(:c)"), {"c": sorted(judged)})
+        entries = [{"e": e, "c": name, "s": state} for name, j in judged.items() for e, state in j.entries.items()]
+        conn.execute(text("delete from report_entries where entry_id = any(:e)"), {"e": [e["e"] for e in entries]})
         if entries:
             conn.execute(text("insert into report_entries values (:e, :c, :s)"), entries)
         components = [
@@ -300,10 +349,13 @@ class ReportProjection:
                 "i": j.imported,
                 "v": canonical_json([v.as_dict() for v in j.violations]),
             }
-            for name, j in update.judged.items()
+            for name, j in judged.items()
         ]
         if components:
             conn.execute(text("insert into report_components values (:c, :t, :h, :i, :v)"), components)
+
+    def _finish(self, conn: Connection, update: Update) -> None:
+        conn.execute(text("delete from report_components where component = any(:c)"), {"c": sorted(update.merged_away)})
         conn.execute(
             text(
                 "update report_head set upto_seq = :u, judged_at = :t, first_feedback = :ff, courts = :courts "
@@ -321,3 +373,22 @@ class ReportProjection:
 
 def _instants(first: dict[str, dt.datetime]) -> str:
     return json.dumps({a: t.isoformat() for a, t in sorted(first.items())})
+
+
+def follow(
+    projection: ReportProjection,
+    db: Engine,
+    stop: threading.Event,
+    parent: int | None = None,
+) -> None:
+    """Keep the projection up to date until `stop` (or, with `parent`, until that process is gone): a round
+    projects what arrived since the last, then waits PROJECT_SECONDS unless more is waiting."""
+    while not stop.is_set() and (parent is None or os.getppid() == parent):
+        try:
+            with db.begin() as conn:
+                projected = projection.catch_up(conn, dt.datetime.now(dt.UTC))
+        except Exception as exc:  # the database away, most likely: the next round tries again
+            log.warning("report projection not advanced; retrying", error=str(exc).strip()[:300])
+            projected = 0
+        if projected < CHUNK_ROWS:
+            stop.wait(PROJECT_SECONDS)

@@ -70,14 +70,19 @@ def known_party(name: str, agencies: Iterable[str], courts: Iterable[str]) -> st
 
 
 def build_report(
-    settings: Settings, as_of: dt.datetime | None = None, party: str | None = None, rule: str | None = None
+    settings: Settings,
+    as_of: dt.datetime | None = None,
+    party: str | None = None,
+    rule: str | None = None,
+    projection: bool = True,
 ) -> Report:
-    """From the ledger's projection (hub/ledger/projection.py) when it can answer for `as_of`, else from the
-    whole history judged at once: the same report either way, the first in seconds over millions of events."""
+    """From the ledger's projection (hub/ledger/projection.py) when it can answer for `as_of`, else (or with
+    `projection` off) from the whole history judged at once: the same report either way, the first in seconds
+    over millions of events."""
     as_of = as_of or dt.datetime.now(dt.UTC)
     db = read_database(settings)
     with migrated("ledger", "the report reads the ledger as the auditor, who makes nothing"), db.connect() as conn:
-        found = _projected(conn, settings, as_of)
+        found = _projected(conn, settings, as_of) if projection else None
         if found is None:
             court, feedback = history(conn)
     db.dispose()

@@ -158,9 +158,11 @@ class LedgerHandler:
         return self.apply(conn, conflicting, now) if conflicting else []
 
     def tick(self, conn: Connection, now: dt.datetime, final: bool = False) -> list[OutboxMessage]:
-        """Bring the report's projection forward (hub/ledger/projection.py), and anchor rows that arrived since
-        the last checkpoint, after T seconds (or when stopping)."""
-        self.projection.catch_up(conn, now, final)
+        """Anchor rows that arrived since the last checkpoint, after T seconds (or when stopping). When stopping,
+        the report's projection is brought up to the last row too; while running, `hub ledger project` keeps it
+        (hub/ledger/projection.py), in a process of its own at a lower priority."""
+        if final:
+            self.projection.catch_up(conn, now, final=True)
         seq, head, checkpoint_seq, checkpoint_at = self._head(conn, now)
         if seq == checkpoint_seq or not (final or now - checkpoint_at >= self.every):
             return []

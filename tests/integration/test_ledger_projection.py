@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 from hub.domain.events import parse_event
 from hub.domain.history import entry_states
@@ -13,7 +19,7 @@ from hub.domain.rules import judge
 from hub.ledger.report import build_report
 from hub.ledger.service import history, read_database
 from tests.integration.helpers import ledger_query, publish, run_agency_once, run_ledger_once, simulated
-from tests.support import court_sample
+from tests.support import court_sample, hub_env, run_hub
 
 
 def _whole(settings, as_of):
@@ -107,3 +113,60 @@ def test_other_deadline_settings_are_not_answered_from_the_projection(hub_settin
     assert run_ledger_once(stricter) == 0  # the ledger, started with them, judges everything again
     assert _head(stricter).upto_seq == ledger_query(stricter, "select max(seq) from ledger_events")[0][0]
     _same(stricter, dt.datetime.now(dt.UTC))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(c) for c in children.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_running_ledger_keeps_the_projection_beside_itself_and_takes_it_along_when_killed(hub_settings):
+    publish(hub_settings, simulated(200, seed=34))
+    hub = str(Path(sys.executable).parent / "hub")
+    ledger = subprocess.Popen(
+        [hub, "ledger", "run"], env=hub_env(hub_settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            rows = ledger_query(hub_settings, "select coalesce(max(seq), 0) from ledger_events")[0][0]
+            head = ledger_query(hub_settings, "select upto_seq from report_head")
+            if rows > 500 and head and head[0].upto_seq == rows:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the projector beside the running ledger did not reach its last row in 90 s")
+        projectors = [c for c in _children(ledger.pid) if "project" in Path(f"/proc/{c}/cmdline").read_text()]
+        assert len(projectors) == 1
+        assert os.getpriority(os.PRIO_PROCESS, projectors[0]) == 19
+        _same(hub_settings, dt.datetime.now(dt.UTC))
+    finally:
+        ledger.send_signal(signal.SIGKILL)
+        ledger.wait()
+    deadline = time.monotonic() + 30
+    while _alive(projectors[0]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(projectors[0]), "the projector outlived its ledger"
+
+
+def test_hub_ledger_project_once_brings_the_projection_to_the_last_row(hub_settings):
+    publish(hub_settings, simulated(60, seed=35))
+    assert run_ledger_once(hub_settings) == 0
+    ledger_query(hub_settings, "delete from report_head")
+    done = run_hub(hub_settings, "ledger", "project", "--once")
+    assert done.returncode == 0, done.stderr
+    rows = ledger_query(hub_settings, "select max(seq) from ledger_events")[0][0]
+    assert f"{rows} rows projected" in done.stdout
+    assert _head(hub_settings).upto_seq == rows
+    _same(hub_settings, dt.datetime.now(dt.UTC))
