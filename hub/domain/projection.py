@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from hub.domain.history import entry_states, first_records
+from hub.domain.history import entry_states
 from hub.domain.lifecycle import Recorded
 from hub.domain.rules import Deadlines, Violation, judge_until
 
@@ -37,14 +37,38 @@ class Judgement:
         return self.as_of <= moment and (self.horizon is None or moment < self.horizon)
 
 
-def linked_entries(r: Recorded) -> set[str]:
-    """The entries a record itself names: its own, and a block's others."""
-    return {r.event.entry_id, *getattr(r.event, "entry_ids", ())}  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class Link:
+    """What of a record links entries, and starts an agency's deadlines: read off a stored row's columns
+    without decoding its event (hub/ledger/projection.py), or taken from a record (`link`)."""
+
+    position: int
+    event_id: str
+    family: str
+    entry_id: str
+    court_event_id: str | None  # the court act a feedback record answers
+    agency: str | None
+    recorded_at: dt.datetime
+    entry_ids: tuple[str, ...] = ()  # a block's entries
+
+    @property
+    def named(self) -> set[str]:
+        """The entries the record itself names: its own, and a block's others."""
+        return {self.entry_id, *self.entry_ids}
 
 
-def answered_event(r: Recorded) -> str | None:
-    """The court act a feedback record answers (linking it with that act's entry)."""
-    return getattr(r.event, "court_event_id", None)
+def link(r: Recorded) -> Link:
+    event = r.event
+    return Link(
+        r.position,
+        event.event_id,
+        event.family,
+        event.entry_id,  # type: ignore[attr-defined]
+        getattr(event, "court_event_id", None),
+        getattr(event, "agency", None),
+        r.recorded_at,
+        tuple(getattr(event, "entry_ids", ())),
+    )
 
 
 class Components:
@@ -66,14 +90,16 @@ class Components:
         for other in roots[1:]:
             self.parent[other] = roots[0]  # the smallest entry id names the component: deterministic
 
-    def add(self, records: Iterable[Recorded]) -> None:
-        """Link every record with the entries it names, the entry of the act it answers, and its event id's."""
-        records = list(records)
+    def add(self, links: Iterable[Link], earlier: Iterable[tuple[str, str]] = ()) -> None:
+        """Link every record with the entries it names, the entry of the act it answers, and its event id's.
+        `earlier`: (event id, entry) of records not among `links` that they may name (acts they answer, their
+        own event ids), so that a few new records can be linked with what is stored."""
+        links = list(links)
         by_event: dict[str, set[str]] = {}
-        for r in records:
-            by_event.setdefault(r.event.event_id, set()).add(r.event.entry_id)  # type: ignore[attr-defined]
-        for r in records:
-            self.union(linked_entries(r) | by_event.get(answered_event(r) or "", set()))
+        for event_id, entry in [*earlier, *((x.event_id, x.entry_id) for x in links)]:
+            by_event.setdefault(event_id, set()).add(entry)
+        for x in links:
+            self.union(x.named | by_event.get(x.court_event_id or "", set()))
         for entries in by_event.values():
             self.union(entries)
 
@@ -84,13 +110,17 @@ class Components:
         return out
 
 
-def first_feedback(feedback: Iterable[Recorded]) -> dict[str, dt.datetime]:
-    """Each agency's first feedback record: where the rules start its deadlines when HUB_AGENCY_SINCE is silent."""
+def first_feedback(links: Iterable[Link], seen_before: Collection[str] = ()) -> dict[str, dt.datetime]:
+    """Each agency's first feedback record: where the rules start its deadlines when HUB_AGENCY_SINCE is silent.
+    A feedback event id counts once, at its first record (`seen_before`: feedback ids recorded earlier)."""
     first: dict[str, dt.datetime] = {}
-    for r in first_records(feedback):
-        agency: str = r.event.agency  # type: ignore[attr-defined]
-        if agency not in first or r.recorded_at < first[agency]:
-            first[agency] = r.recorded_at
+    seen = set(seen_before)
+    for x in sorted((x for x in links if x.family == "feedback"), key=lambda x: x.position):
+        if x.event_id in seen:
+            continue
+        seen.add(x.event_id)
+        if x.agency not in first or x.recorded_at < first[x.agency]:  # type: ignore[index]
+            first[x.agency] = x.recorded_at  # type: ignore[index]
     return first
 
 
@@ -118,7 +148,7 @@ def judge_component(
     """`deadlines` must carry every agency's start (`with_starts`), `agencies` every agency of the ledger."""
     violations, horizon = judge_until(court, feedback, as_of, deadlines, agencies)
     states = entry_states(court, as_of, as_of)
-    names = {e for r in court + feedback for e in linked_entries(r)}
+    names = {e for r in court + feedback for e in link(r).named}
     return Judgement(
         entries={e: states[e]["state"] if e in states else None for e in sorted(names)},
         violations=violations,
@@ -132,7 +162,7 @@ def split(court: Iterable[Recorded], feedback: Iterable[Recorded]) -> dict[str, 
     """The records by component, named by its smallest entry id."""
     court, feedback = list(court), list(feedback)
     components = Components()
-    components.add(court + feedback)
+    components.add(link(r) for r in court + feedback)
     out: dict[str, tuple[list[Recorded], list[Recorded]]] = {}
     for family, records in ((0, court), (1, feedback)):
         for r in records:

@@ -168,7 +168,9 @@ class _Judge:
         self.horizon: dt.datetime | None = None
 
     def late(self, act_at: dt.datetime | None, due: dt.datetime) -> bool:
-        if due >= self.as_of and (self.horizon is None or due < self.horizon):
+        """`_late`, noting `due` as a horizon when the answer turns once `as_of` passes it (an act on time
+        never turns)."""
+        if due >= self.as_of and (act_at is None or act_at > due) and (self.horizon is None or due < self.horizon):
             self.horizon = due
         return _late(act_at, due, self.as_of)
 
@@ -518,6 +520,11 @@ def court_view(court: Iterable[Recorded], as_of: dt.datetime) -> dict[str, Entry
     return {entry_id: entry.state for entry_id, entry in judge.court_record(first_records(court)).items()}
 
 
+def ordered(violations: Iterable[Violation]) -> list[Violation]:
+    """The report's order: by due time, then party, entry and rule."""
+    return sorted(violations, key=lambda v: (v.due_at, v.party, v.entry_id, v.rule))
+
+
 def judge(
     court: Iterable[Recorded],
     feedback: Iterable[Recorded],
@@ -553,7 +560,7 @@ def judge_until(
         judge.agency_rules(agency, entries, records)
         judge.retentions(agency, records, court_by_id, entries)
         judge.interceptions(agency, records, entries)
-    violations = sorted(judge.violations, key=lambda v: (v.due_at, v.party, v.entry_id, v.rule))
+    violations = ordered(judge.violations)
     # A record stamped after `as_of` (a clock ahead, an act dated in the future) joins the judgement later.
     later = [t for r in court + feedback for t in (r.recorded_at, r.event.occurred_at) if t > as_of]
     return violations, min([*later, *([judge.horizon] if judge.horizon else [])], default=None)

@@ -1,11 +1,12 @@
 """The compliance report's projection in the ledger's database (the pure part: hub/domain/projection.py).
 
-The ledger keeps it: at each tick it judges again the components that rows past `report_head.upto_seq` joined,
-or whose horizon passed, in the same transaction as the rest of its tick. `hub ledger report --as-of now` reads
-it as the auditor, who writes nothing: it judges the rows the ledger has not projected yet, and the components
-whose horizon has passed since, in memory, and takes every other judgement as stored. Whatever the projection
-cannot answer (an instant before its last judgement, other deadline settings, an agency's start moved) goes to
-the whole judgement of the ledger, which is always right, only slower.
+`hub ledger project`, which `hub ledger run` starts beside itself, keeps it: each step judges again the
+components that rows past `report_head.upto_seq` joined, or whose horizon passed, and stores them with the new
+`upto_seq` in one transaction; the ledger takes the last step itself when it stops. `hub ledger report --as-of
+now` reads it as the auditor, who writes nothing: it takes the same step in memory and every other judgement
+as stored. Whatever the projection cannot answer (an instant before its last judgement, other deadline
+settings, an agency's start moved) goes to the whole judgement of the ledger, which is always right, only
+slower.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from hub.domain.lifecycle import Recorded
 from hub.domain.projection import (
     Components,
     Judgement,
+    Link,
     earliest,
+    first_feedback,
     judge_component,
     with_starts,
 )
@@ -96,24 +99,6 @@ def _record(row) -> Recorded:
     return Recorded(event_from_record(json.loads(row.body), row.family), row.recorded_at, row.seq, row.historical)
 
 
-def _named(row) -> set[str]:
-    """The entries a row itself names (hub.domain.projection.linked_entries, from the columns)."""
-    return {row.entry_id, *(row.entry_ids or ())}
-
-
-def _first_feedback(tail, seen_before: set[str]) -> dict[str, dt.datetime]:
-    """hub.domain.projection.first_feedback over the tail's rows, counting an event id once, at its first row."""
-    first: dict[str, dt.datetime] = {}
-    seen = set(seen_before)
-    for r in tail:
-        if r.event_id in seen:
-            continue
-        seen.add(r.event_id)
-        if r.family == "feedback" and (r.agency not in first or r.recorded_at < first[r.agency]):
-            first[r.agency] = r.recorded_at
-    return first
-
-
 def _violation(v: dict[str, str]) -> Violation:
     return Violation(v["rule"], v["party"], v["entry_id"], dt.datetime.fromisoformat(v["due_at"]), v["detail"])
 
@@ -148,36 +133,51 @@ class ReportProjection:
         those whose horizon passed, handing them to `sink` a batch at a time (else keeping them in the update);
         reads only. The links come from the rows' columns, so a row is decoded only to be judged, once per
         advance. Raises Stale when an agency's start would move."""
-        tail = conn.execute(
-            text(
-                "select seq, family, event_id::text as event_id, entry_id, court_event_id, agency, recorded_at, "
-                "case when event_type = 'InterceptionRecorded' then body::jsonb -> 'entry_ids' end as entry_ids, "
-                "case when family = 'court' then body::jsonb ->> 'court_code' end as court_code "
-                "from ledger_events where seq > :a and seq <= :b order by seq"
-            ),
-            {"a": head.upto_seq, "b": upto_seq},
-        ).all()
-        earlier = self._earlier_entries(conn, tail, head.upto_seq)
-        first = earliest(head.first_feedback, _first_feedback(tail, {i for i, _e in earlier["same_id"]}))
+        tail = [
+            Link(
+                r.seq,
+                r.event_id,
+                r.family,
+                r.entry_id,
+                r.court_event_id,
+                r.agency,
+                r.recorded_at,
+                tuple(r.entry_ids or ()),
+            )
+            for r in conn.execute(
+                text(
+                    "select seq, family, event_id::text as event_id, entry_id, court_event_id, agency, recorded_at, "
+                    "case when event_type = 'InterceptionRecorded' then body::jsonb -> 'entry_ids' end as entry_ids "
+                    "from ledger_events where seq > :a and seq <= :b"
+                ),
+                {"a": head.upto_seq, "b": upto_seq},
+            )
+        ]
+        answered, same_id = self._earlier(conn, tail, head.upto_seq)
+        first = earliest(
+            head.first_feedback, first_feedback(tail, {i for i, _e, family in same_id if family == "feedback"})
+        )
         if (
             with_starts(self.deadlines, first).agency_since
             != with_starts(self.deadlines, head.first_feedback).agency_since
         ):
             raise Stale("an agency's first feedback moved")
-        update = Update(upto_seq, as_of, first, head.courts | {r.court_code for r in tail if r.court_code})
-
-        components, update.merged_away = self._link(conn, tail, earlier, as_of)
-        groups = components.groups()
+        update = Update(upto_seq, as_of, first, set(head.courts))
+        components, groups, update.merged_away = self._link(
+            conn, tail, answered + [(i, e) for i, e, _f in same_id], as_of
+        )
         names = sorted(groups)
         for start in range(0, len(names), 5_000):
             judged = self._judge(conn, names[start : start + 5_000], groups, components, update)
             sink(judged) if sink else update.judged.update(judged)
         return update
 
-    def _link(self, conn: Connection, tail, earlier, as_of: dt.datetime) -> tuple[Components, set[str]]:
-        """The components the tail touches, or whose horizon passed, with their stored members; and the stored
-        components that merged into others."""
-        named = {e for r in tail for e in _named(r)} | {e for _i, e in earlier["answered"] + earlier["same_id"]}
+    def _link(
+        self, conn: Connection, tail: list[Link], earlier: list[tuple[str, str]], as_of: dt.datetime
+    ) -> tuple[Components, dict[str, set[str]], set[str]]:
+        """The components the tail touches, or whose horizon passed, with their stored members and by name; and
+        the stored components that merged into others."""
+        named = {e for x in tail for e in x.named} | {e for _i, e in earlier}
         stored = self._members(conn, "entry_id", named)
         expired = conn.execute(text("select component from report_components where horizon <= :t"), {"t": as_of})
         stored.update(self._members(conn, "component", set(stored.values()) | {c for (c,) in expired}))
@@ -187,15 +187,9 @@ class ReportProjection:
             by_component.setdefault(component, set()).add(entry)
         for members in by_component.values():
             components.union(members)
-        acts = dict(earlier["answered"]) | {r.event_id: r.entry_id for r in tail if r.family == "court"}
-        same_id: dict[str, set[str]] = {}
-        for event_id, entry in earlier["same_id"] + [(r.event_id, r.entry_id) for r in tail]:
-            same_id.setdefault(event_id, set()).add(entry)
-        for r in tail:
-            components.union(_named(r) | ({acts[r.court_event_id]} if r.court_event_id in acts else set()))
-        for entries in same_id.values():
-            components.union(entries)
-        return components, set(by_component) - set(components.groups())
+        components.add(tail, earlier)
+        groups = components.groups()
+        return components, groups, set(by_component) - set(groups)
 
     def _judge(
         self, conn: Connection, names: list[str], groups: dict[str, set[str]], components: Components, update: Update
@@ -210,6 +204,8 @@ class ReportProjection:
         ):
             r = _record(row)
             update.loaded += 1
+            if row.family == "court":
+                update.courts.add(r.event.court_code)  # type: ignore[attr-defined]
             family = court if row.family == "court" else feedback
             family.setdefault(components.find(row.entry_id), []).append(r)
         update.components += len(names)
@@ -220,19 +216,20 @@ class ReportProjection:
             for name in names
         }
 
-    def _earlier_entries(self, conn: Connection, tail, upto: int) -> dict[str, list[tuple[str, str]]]:
-        """(event id, entry) of projected rows the tail links to: the acts it answers, and its own event ids."""
-        answers = sorted({r.court_event_id for r in tail if r.court_event_id})
-        ids = sorted({r.event_id for r in tail})
+    def _earlier(
+        self, conn: Connection, tail: list[Link], upto: int
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+        """Of the rows projected already, those the tail links to: (event id, entry) of the court acts it
+        answers, and (event id, entry, family) of its own event ids."""
         query = (
-            "select event_id::text, entry_id from ledger_events where event_id = any(cast(:ids as uuid[])) "
+            "select event_id::text, entry_id, family from ledger_events where event_id = any(cast(:ids as uuid[])) "
             "and seq <= :u"
         )
-        found: dict[str, list[tuple[str, str]]] = {"answered": [], "same_id": []}
-        for key, wanted, extra in (("answered", answers, " and family = 'court'"), ("same_id", ids, "")):
-            if wanted:
-                found[key] = [tuple(r) for r in conn.execute(text(query + extra), {"ids": wanted, "u": upto})]  # type: ignore[misc]
-        return found
+        answers = sorted({x.court_event_id for x in tail if x.court_event_id})
+        ids = sorted({x.event_id for x in tail})
+        answered = conn.execute(text(query + " and family = 'court'"), {"ids": answers, "u": upto}) if answers else []
+        same_id = conn.execute(text(query), {"ids": ids, "u": upto}) if ids else []
+        return [(i, e) for i, e, _f in answered], [(i, e, f) for i, e, f in same_id]
 
     @staticmethod
     def _members(conn: Connection, column: str, keys: Iterable[str]) -> dict[str, str]:
@@ -273,7 +270,7 @@ class ReportProjection:
         }
         return violations, states, imported
 
-    # -- writing (the ledger, at its tick) -------------------------------------------------------------
+    # -- writing (`hub ledger project`, and the ledger when it stops) ----------------------------------
 
     def catch_up(self, conn: Connection, now: dt.datetime, final: bool = False) -> int:
         """Project up to CHUNK_ROWS more rows (all of them when `final`), and judge again what expired;

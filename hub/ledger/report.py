@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from hub.config import Settings
 from hub.db import migrated
 from hub.domain.history import entry_states
-from hub.domain.rules import Violation, judge
+from hub.domain.rules import Violation, judge, ordered
 from hub.domain.times import iso
 from hub.ledger.projection import ReportProjection, Stale
 from hub.ledger.service import history, read_database
@@ -118,5 +118,4 @@ def _projected(
         violations.extend(judged.violations)
         states.update(judged.entries)
         imported += judged.imported
-    violations.sort(key=lambda v: (v.due_at, v.party, v.entry_id, v.rule))
-    return violations, Counter(s for s in states.values() if s is not None), imported, update.courts
+    return ordered(violations), Counter(s for s in states.values() if s is not None), imported, update.courts

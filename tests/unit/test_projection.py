@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.domain.history import Recorded, entry_states
-from hub.domain.projection import Judgement, first_feedback, judge_component, split, with_starts
-from hub.domain.rules import Violation, judge
+from hub.domain.projection import Components, Judgement, first_feedback, judge_component, link, split, with_starts
+from hub.domain.rules import Violation, judge, judge_until
 from tests.unit.test_rules import DAY, DEADLINES, _random_history, answer, intercept, on
 
 AGENCIES = ["bank", "tax"]
@@ -50,9 +50,10 @@ def _key(v: Violation) -> tuple:
 
 
 def _by_component(court, feedback, as_of) -> dict[str, Judgement]:
-    deadlines = with_starts(DEADLINES, first_feedback(feedback))
+    first = first_feedback(link(r) for r in feedback)
+    deadlines = with_starts(DEADLINES, first)
     return {
-        name: judge_component(c, f, as_of, deadlines, sorted({*AGENCIES, *first_feedback(feedback)}))
+        name: judge_component(c, f, as_of, deadlines, sorted({*AGENCIES, *first}))
         for name, (c, f) in split(court, feedback).items()
     }
 
@@ -91,9 +92,7 @@ def test_a_judgement_holds_until_its_horizon(rng, as_of_days, fraction):
 
 @PROPERTY
 @given(rng=st.randoms(use_true_random=False))
-def test_a_horizon_is_where_the_judgement_can_change(rng):
-    """Not a horizon that is merely safe: some component judged just after its horizon may differ, and
-    a judgement whose horizon is None never changes."""
+def test_a_judgement_without_a_horizon_never_changes_and_a_horizon_lies_ahead(rng):
     court, feedback = _tangled(rng)
     as_of = on(1, 5)
     for name, judged in _by_component(court, feedback, as_of).items():
@@ -103,7 +102,42 @@ def test_a_horizon_is_where_the_judgement_can_change(rng):
             assert far.entries == judged.entries
         else:
             assert judged.horizon >= as_of
-            assert not judged.holds_at(judged.horizon)
+
+
+@PROPERTY
+@given(rng=st.randoms(use_true_random=False), cut=st.floats(0, 1))
+def test_records_linked_in_two_steps_make_the_components_of_one(rng, cut):
+    """As the ledger links them: the second step knows of the first only the (event id, entry) of the court
+    acts it answers and of its own event ids (hub/ledger/projection.py)."""
+    court, feedback = _tangled(rng)
+    links = sorted((link(r) for r in court + feedback), key=lambda x: x.position)
+    done, tail = links[: int(len(links) * cut)], links[int(len(links) * cut) :]
+    answers = {x.court_event_id for x in tail}
+    ids = {x.event_id for x in tail}
+    earlier = [
+        (x.event_id, x.entry_id) for x in done if (x.family == "court" and x.event_id in answers) or x.event_id in ids
+    ]
+    stepwise = Components()
+    stepwise.add(done)
+    stepwise.add(tail, earlier)
+    at_once = Components()
+    at_once.add(links)
+    assert sorted(map(sorted, stepwise.groups().values())) == sorted(map(sorted, at_once.groups().values()))
+    assert set(split(court, feedback)) == set(at_once.groups())
+
+
+def test_an_act_on_time_sets_no_horizon_and_a_missing_one_does():
+    """The horizon is the next deadline that can still turn: one already met cannot."""
+    from tests.unit.test_rules import basic
+
+    court = basic("E1")
+    applied = answer("SanctionApplied", court[1], court[1].recorded_at + DAY / 4)
+    as_of = court[1].recorded_at + DAY / 2
+    due = court[1].recorded_at + DEADLINES.agency
+    _violations, answered = judge_until(court, [applied], as_of, DEADLINES, ["bank"])
+    _violations, waiting = judge_until(court, [], as_of, DEADLINES, ["bank"])
+    assert waiting == due
+    assert answered is None or answered > due
 
 
 def test_an_answer_filed_under_another_entry_joins_the_component_of_the_act_it_answers():
