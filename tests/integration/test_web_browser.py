@@ -8,6 +8,8 @@ import time
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from hub.devstack.secrets import web_certificate
 from tests.browser import browser, screenshot
@@ -31,12 +33,21 @@ def open_page(driver, url: str) -> str:
     return source
 
 
+def follow(driver, element) -> None:
+    """Clicks `element` and waits until the page it leads to has loaded: a click returns before a slow machine
+    has navigated, and the old page's elements would be read as the new one's."""
+    element.click()
+    wait = WebDriverWait(driver, 30)
+    wait.until(expected_conditions.staleness_of(element))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def search(driver, base: str, name: str = "", id_number: str = "") -> str:
     open_page(driver, base + "/")
     driver.find_element(By.NAME, "name").send_keys(name)
     if id_number:
         driver.find_element(By.NAME, "id").send_keys(id_number)
-    driver.find_element(By.CSS_SELECTOR, "form.search button").click()
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "form.search button"))
     source = driver.page_source
     assert not full_resident_ids(source)
     return source
@@ -51,15 +62,15 @@ def sign_in(driver, base: str, username: str, target: str = "/desk") -> None:
     assert "/desk/login" in driver.current_url
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "main form button").click()
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "main form button"))
 
 
 def test_a_listed_name_is_found_with_its_id_masked(web_world, chromium):
     search(chromium, web_world.web.url, "张三")
     rows = results(chromium)
-    assert len(rows) == 1 and "张三" in rows[0] and MASKED in rows[0]
+    assert len(rows) == 1 and "张三" in rows[0] and MASKED in rows[0], chromium.find_element(By.TAG_NAME, "main").text
     screenshot(chromium, "register-search")
-    chromium.find_element(By.LINK_TEXT, "详情").click()
+    follow(chromium, chromium.find_element(By.LINK_TEXT, "详情"))
     detail = chromium.find_element(By.CSS_SELECTOR, "dl.detail").text
     assert MASKED in detail and "有履行能力而拒不履行" in detail
     screenshot(chromium, "register-entry")
