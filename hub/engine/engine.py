@@ -729,7 +729,12 @@ class ConsumerEngine:
                     raise EngineError(
                         "database unavailable while stopping; uncommitted records will be redone"
                     ) from exc
-                self.log.warning("database unavailable; retrying", error=str(exc.orig).strip(), retry_in=backoff)
+                self.log.warning(
+                    "database unavailable; retrying",
+                    error=str(exc.orig).strip(),
+                    retry_in=backoff,
+                    thread=threading.current_thread().name,  # the fetch thread's assignment backs off on its own
+                )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
