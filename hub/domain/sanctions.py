@@ -10,6 +10,7 @@ after any history can be computed without Kafka or SQL, by `replay`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -114,7 +115,14 @@ class Outcome:
 def feedback_id(agency: str, court_event_id: str, kind: str, measures: Iterable[str], cause: str = "") -> str:
     """Derived from the effect, so re-doing the same effect after a crash re-sends the same event id."""
     key = "|".join((agency, court_event_id, kind, ",".join(measures), cause))
-    return str(uuid.uuid5(FEEDBACK_NAMESPACE, key))
+    return uuid5_text(FEEDBACK_NAMESPACE.bytes, key)
+
+
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """`str(uuid.uuid5(...))` without building UUID objects, a quarter of its cost: every event an agency
+    applies gets one (RFC 9562 §5.5: the SHA-1's first 128 bits, version 5, variant 10)."""
+    h = hashlib.sha1(namespace + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
 def _feedback(cls, policy: AgencyPolicy, entry: EntrySanction, court_event_id: str, measures, now, cause="", **extra):

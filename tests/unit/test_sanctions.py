@@ -16,7 +16,7 @@ from consumers import PolicyError, bank, land, load_policy, tax, transport
 from hub.config import ConfigError, RetentionRuleSetting, Settings, get_settings
 from hub.domain.events import CourtEvent, parse_event
 from hub.domain.lifecycle import EntryState, Recorded, lives
-from hub.domain.sanctions import AgencyPolicy, AgencyState, RetentionRule, Status, decide, expire, replay
+from hub.domain.sanctions import AgencyPolicy, AgencyState, RetentionRule, Status, decide, expire, replay, uuid5_text
 from producers.simulator import SimulationConfig, simulate
 from tests.support import ORG, ORG_ID, PERSON, PERSON_ID, REP_ID, court_sample
 
@@ -154,6 +154,11 @@ def test_feedback_ids_are_derived_from_the_effect():
     assert len({f.event_id for f in first}) == len(first)
     other_agency = replay(tax.POLICY, history, NOW).feedback
     assert not {f.event_id for f in first} & {f.event_id for f in other_agency}
+
+
+@given(namespace=st.uuids(), name=st.text())
+def test_feedback_ids_are_the_rfc_name_based_uuids(namespace, name):
+    assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
