@@ -31,6 +31,7 @@ from hub.domain.events import (
 from hub.domain.lifecycle import BINDING, Act, fold
 
 FEEDBACK_NAMESPACE = uuid.UUID("6f1c1f3e-5b7a-4c1e-9a43-1d2b9f0e7c55")
+_FEEDBACK_NAMESPACE_BYTES = FEEDBACK_NAMESPACE.bytes  # UUID.bytes is computed on every access
 
 
 class Status(StrEnum):
@@ -115,7 +116,7 @@ class Outcome:
 def feedback_id(agency: str, court_event_id: str, kind: str, measures: Iterable[str], cause: str = "") -> str:
     """Derived from the effect, so re-doing the same effect after a crash re-sends the same event id."""
     key = "|".join((agency, court_event_id, kind, ",".join(measures), cause))
-    return uuid5_text(FEEDBACK_NAMESPACE.bytes, key)
+    return uuid5_text(_FEEDBACK_NAMESPACE_BYTES, key)
 
 
 def uuid5_text(namespace: bytes, name: str) -> str:

@@ -16,7 +16,18 @@ from consumers import PolicyError, bank, land, load_policy, tax, transport
 from hub.config import ConfigError, RetentionRuleSetting, Settings, get_settings
 from hub.domain.events import CourtEvent, parse_event
 from hub.domain.lifecycle import EntryState, Recorded, lives
-from hub.domain.sanctions import AgencyPolicy, AgencyState, RetentionRule, Status, decide, expire, replay, uuid5_text
+from hub.domain.sanctions import (
+    FEEDBACK_NAMESPACE,
+    AgencyPolicy,
+    AgencyState,
+    RetentionRule,
+    Status,
+    decide,
+    expire,
+    feedback_id,
+    replay,
+    uuid5_text,
+)
 from producers.simulator import SimulationConfig, simulate
 from tests.support import ORG, ORG_ID, PERSON, PERSON_ID, REP_ID, court_sample
 
@@ -156,9 +167,12 @@ def test_feedback_ids_are_derived_from_the_effect():
     assert not {f.event_id for f in first} & {f.event_id for f in other_agency}
 
 
-@given(namespace=st.uuids(), name=st.text())
-def test_feedback_ids_are_the_rfc_name_based_uuids(namespace, name):
+@given(namespace=st.uuids(), name=st.text(), measures=st.lists(st.text(max_size=20), max_size=4))
+def test_feedback_ids_are_the_rfc_name_based_uuids(namespace, name, measures):
     assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+    # The same ids as the releases before, which built them with uuid.uuid5: a re-sent effect keeps its id.
+    key = f"bank|{name}|SanctionApplied|{','.join(measures)}|"
+    assert feedback_id("bank", name, "SanctionApplied", measures) == str(uuid.uuid5(FEEDBACK_NAMESPACE, key))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
