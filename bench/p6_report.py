@@ -7,11 +7,18 @@ it goes and at its end). Then the report is timed as a user runs it, the CLI wit
 baseline is the same report with the whole history judged at once (`build_report(projection=False)`, what the
 report did before the projection), timed in one process at the same instant. Both must agree, breach for
 breach and entry state for entry state, or the section fails.
+
+Then the oversight desk on the same ledger: `hub web serve`, an auditor signed in over HTTPS, and each desk
+page timed as a browser asks it, the first visit and the median of the next ones (the pages reuse a
+judgement of now for a few seconds, hub/web/sources.py), with the server's peak memory.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -29,6 +36,7 @@ from bench.common import (
     run_worker,
     say,
     step,
+    wait_until,
 )
 
 AGENCIES = ("bank", "tax", "land", "transport")
@@ -118,6 +126,99 @@ def run(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Path) -> N
     )
     if not answer["same"]:
         raise RuntimeError("P6: the projection's report and the whole history's differ")
+    with step("P6: the oversight desk's pages over HTTPS (`hub web serve`, an auditor signed in)"):
+        desk = _desk_pages(settings, logs)
+    section.details["desk"] = desk
+    for page, (key, label) in DESK_PAGES.items():
+        first, later = desk["pages"][page]
+        section.add(
+            f"desk_{key}",
+            f"P6 desk {label}",
+            first,
+            "s",
+            rss_kb=desk["peak_rss_kb"] if page == "/desk" else None,
+            note=f"first visit; the next {DESK_REPEATS}: median {later:.3f}s",
+        )
+
+
+DESK_PAGES = {  # path: (figure key, label)
+    "/desk": ("overview", "overview (breach count, verify's result)"),
+    "/desk/breaches": ("breaches", "breaches as of now"),
+    "/desk/charts/breaches.svg": ("breaches_chart", "chart: breaches per week"),
+    "/desk/charts/delays.svg": ("delays_chart", "chart: court record to feedback"),
+    "/desk/entries/{entry}": ("entry", "an entry's page"),
+}
+DESK_REPEATS = 5
+
+
+def _desk_pages(settings, logs: Path) -> dict[str, Any]:
+    """`hub web serve` on P6's ledger; an auditor signs in and asks each desk page once, then DESK_REPEATS more
+    times. Seconds from sending to the whole body; any answer but 200 fails the section."""
+    import re
+    import socket
+    import ssl
+
+    import httpx
+
+    from hub.devstack.secrets import ca_file
+
+    password = logs / "p6-desk-password"
+    password.write_text("bench-desk-password-p6\n")
+    added = run_measured(
+        [str(HUB), "web", "accounts", "add", "bench-auditor", "--auditor", "--password-file", str(password)],
+        hub_env(settings),
+        logs / "p6-desk-account.log",
+        120,
+    )
+    if added.returncode != 0:
+        raise RuntimeError(f"P6: the desk account was not made:\n{added.tail()}")
+    with psycopg.connect(libpq_url(settings, "ledger")) as conn:
+        entry = conn.execute(
+            "select entry_id from ledger_events where family = 'feedback' order by seq desc limit 1"
+        ).fetchone()[0]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Measured([str(HUB), "web", "serve", "--port", str(port)], hub_env(settings), logs / "p6-web.log")
+    pages: dict[str, tuple[float, float]] = {}
+    try:
+        verify = ssl.create_default_context(cafile=ca_file(settings.state_dir))
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=verify, timeout=900) as client:
+            wait_until(lambda: _answers(client), 120, what="hub web serve to answer /healthz")
+            form = client.get("/desk/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            signed = client.post(
+                "/desk/login",
+                data={"csrf": csrf, "username": "bench-auditor", "password": "bench-desk-password-p6", "next": "/desk"},
+            )
+            if signed.status_code != 303:
+                raise RuntimeError(f"P6: the desk refused the sign-in: {signed.status_code} {signed.text[:300]}")
+            for page in DESK_PAGES:
+                path = page.format(entry=entry)
+                seconds = [_timed(client, path) for _ in range(1 + DESK_REPEATS)]
+                pages[page] = (seconds[0], statistics.median(seconds[1:]))
+    finally:
+        server.terminate()
+        finished = server.wait(60)
+    return {"entry": entry, "pages": pages, "peak_rss_kb": finished.peak_kb}
+
+
+def _timed(client, path: str) -> float:
+    before = time.perf_counter()
+    answer = client.get(path)
+    seconds = time.perf_counter() - before
+    if answer.status_code != 200:
+        raise RuntimeError(f"P6: the desk answered {path} with {answer.status_code}: {answer.text[:300]}")
+    return seconds
+
+
+def _answers(client) -> bool:
+    import httpx
+
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _ledger_rows(settings) -> tuple[int, int]:

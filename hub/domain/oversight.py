@@ -21,7 +21,17 @@ from hub.domain.history import first_records
 from hub.domain.lifecycle import Recorded
 from hub.domain.rules import Violation
 
-__all__ = ["DailyDelays", "WeeklyCounts", "breaches_per_week", "feedback_delays", "nearest_rank"]
+__all__ = [
+    "Answer",
+    "DailyDelays",
+    "WeeklyCounts",
+    "answers",
+    "breaches_per_week",
+    "daily_delays",
+    "feedback_delays",
+    "nearest_rank",
+    "window_start",
+]
 
 # Feedback that answers no court act: an interception is reported when a barred debtor is stopped,
 # long after the sanction was applied, so its "delay" would measure the debtor, not the agency.
@@ -99,41 +109,63 @@ def nearest_rank(values: list[float], percent: int) -> float:
     return ordered[rank - 1]
 
 
-def feedback_delays(
-    court: Iterable[Recorded], feedback: Iterable[Recorded], zone: ZoneInfo, days: int = 14, *, until: dt.datetime
-) -> DailyDelays:
-    """How long each agency took to answer court acts, per calendar day (in `zone`) of its answer.
+@dataclass(frozen=True)
+class Answer:
+    """One agency's answer to a court act: when each was first recorded by the broker."""
 
-    The delay of a feedback record is its broker time minus the broker time of the court act it answers
-    (`court_event_id`), in seconds, clamped at 0 (clocks of different partitions may disagree slightly):
-    both are record times, because an agency can act only once the hub has published the act. A court act
+    agency: str
+    answered_at: dt.datetime
+    court_at: dt.datetime
+
+
+def answers(court: Iterable[Recorded], feedback: Iterable[Recorded]) -> list[Answer]:
+    """Each feedback record that answers a court act in `court`, with both record times.
+
+    Both are record times, because an agency can act only once the hub has published the act. A court act
     or a feedback published twice counts once, at its first record (`first_records`), so a republication
     neither adds an answer nor restarts the clock. Interceptions answer no court act and are left out, as
-    is feedback whose court act is not in `court` (nothing to measure from).
+    is feedback whose court act is not in `court` (nothing to measure from). The desk finds the same answers
+    with one query over the ledger's columns (hub/web/sources.py); a test holds the two equal.
+    """
+    published = {r.event.event_id: r.recorded_at for r in first_records(court)}
+    out = []
+    for r in first_records(feedback):
+        event = r.event
+        if not isinstance(event, FeedbackEvent) or event.event_type in _NOT_ANSWERS or event.court_event_id is None:
+            continue
+        court_at = published.get(event.court_event_id)
+        if court_at is not None:
+            out.append(Answer(event.agency, r.recorded_at, court_at))
+    return out
 
-    Per agency and day: the median (statistics.median: the mean of the two middle delays for an even
-    count), the 99th percentile by nearest rank (see `nearest_rank`) and the number of answers; a day
-    without answers has None for both figures. The window is the `days` days ending on the day of `until`.
+
+def window_start(zone: ZoneInfo, days: int, *, until: dt.datetime) -> dt.datetime:
+    """The first instant of `daily_delays`' window: midnight in `zone` of its first day."""
+    first = _local_date(until, zone, "until") - dt.timedelta(days=days - 1)
+    return dt.datetime.combine(first, dt.time(), zone)
+
+
+def daily_delays(found: Iterable[Answer], zone: ZoneInfo, days: int = 14, *, until: dt.datetime) -> DailyDelays:
+    """How long each agency took to answer court acts, per calendar day (in `zone`) of its answer.
+
+    The delay is the answer's record time minus the court act's, in seconds, clamped at 0 (clocks of
+    different partitions may disagree slightly). Per agency and day: the median (statistics.median: the mean
+    of the two middle delays for an even count), the 99th percentile by nearest rank (see `nearest_rank`)
+    and the number of answers; a day without answers has None for both figures. The window is the `days`
+    days ending on the day of `until`.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}")
     last = _local_date(until, zone, "until")
     window = [last - dt.timedelta(days=days - 1 - i) for i in range(days)]
     index = {day: i for i, day in enumerate(window)}
-    published = {r.event.event_id: r.recorded_at for r in first_records(court)}
     delays: dict[str, list[list[float]]] = {}
-    for r in first_records(feedback):
-        event = r.event
-        if not isinstance(event, FeedbackEvent) or event.event_type in _NOT_ANSWERS or event.court_event_id is None:
-            continue
-        court_at = published.get(event.court_event_id)
-        if court_at is None:
-            continue
-        i = index.get(_local_date(r.recorded_at, zone, "recorded_at"))
+    for a in found:
+        i = index.get(_local_date(a.answered_at, zone, "recorded_at"))
         if i is None:
             continue
-        delay = max(0.0, (r.recorded_at - court_at).total_seconds())
-        delays.setdefault(event.agency, [[] for _ in window])[i].append(delay)
+        delay = max(0.0, (a.answered_at - a.court_at).total_seconds())
+        delays.setdefault(a.agency, [[] for _ in window])[i].append(delay)
     agencies = sorted(delays)
     return DailyDelays(
         days=window,
@@ -142,3 +174,10 @@ def feedback_delays(
         p99={a: [nearest_rank(d, 99) if d else None for d in delays[a]] for a in agencies},
         count={a: [len(d) for d in delays[a]] for a in agencies},
     )
+
+
+def feedback_delays(
+    court: Iterable[Recorded], feedback: Iterable[Recorded], zone: ZoneInfo, days: int = 14, *, until: dt.datetime
+) -> DailyDelays:
+    """`daily_delays` of the `answers` in these records."""
+    return daily_delays(answers(court, feedback), zone, days, until=until)

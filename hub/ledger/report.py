@@ -82,7 +82,7 @@ def build_report(
     as_of = as_of or dt.datetime.now(dt.UTC)
     db = read_database(settings)
     with migrated("ledger", "the report reads the ledger as the auditor, who makes nothing"), db.connect() as conn:
-        found = _projected(conn, settings, as_of) if projection else None
+        found = projected(conn, settings, as_of) if projection else None
         if found is None:
             court, feedback = history(conn)
     db.dispose()
@@ -101,9 +101,11 @@ def build_report(
     return Report(as_of, violations, dict(sorted(states.items())), settings.zone, imported, found is not None)
 
 
-def _projected(
+def projected(
     conn: Connection, settings: Settings, as_of: dt.datetime
 ) -> tuple[list[Violation], Counter[str], int, set[str]] | None:
+    """The breaches as of `as_of` from the projection, with the entries' states, the court events imported as
+    history and the courts seen; None when the projection cannot answer for `as_of` (the whole judgement can)."""
     projection = ReportProjection(settings)
     head = projection.head(conn)
     if head is None or head.fingerprint != projection.fingerprint or as_of < head.judged_at:

@@ -46,6 +46,7 @@ from hub.web.sources import Sources
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE, LOGIN_COOKIE = "hub_session", "hub_login_csrf"
+DELAY_DAYS = 14  # the delays chart's window
 _ID = re.compile(r"^[0-9A-Z]{18}$")
 _COURT = re.compile(r"^[A-Z0-9]{1,16}$")
 HEADERS = {
@@ -225,32 +226,28 @@ class WebApp:
     def session(self, request: Request) -> Session | None:
         return self.accounts.session(request.cookies.get(SESSION_COOKIE), dt.datetime.now(dt.UTC))
 
-    def visible(self, session: Session, court: list, feedback: list) -> tuple[list, list]:
-        """A court's account sees its own court's entries and the feedback about them."""
-        if session.account.kind == "auditor":
-            return court, feedback
-        own = {r.event.entry_id for r in court if r.event.court_code == session.account.court_code}
-        return [r for r in court if r.event.entry_id in own], [r for r in feedback if r.event.entry_id in own]
-
     def violations(self, session: Session, as_of: dt.datetime | None = None) -> tuple[dt.datetime, list[Violation]]:
-        """The breaches this account may see, as of `as_of` (None: now), and that instant."""
-        view = self.sources.ledger_view()
-        as_of, found = self.sources.breaches(view, as_of)
+        """The breaches this account may see, as of `as_of` (None: now), and that instant: a court's account
+        sees those of its own court's entries."""
+        as_of, found = self.sources.breaches(as_of)
         if session.account.kind == "auditor":
             return as_of, found
-        own = {r.event.entry_id for r in view.court if r.event.court_code == session.account.court_code}
-        return as_of, [v for v in found if v.entry_id in own]
+        courts = self.sources.courts_of(v.entry_id for v in found)
+        return as_of, [v for v in found if courts.get(v.entry_id) == session.account.court_code]
 
     def overview(self, session: Session) -> HTMLResponse:
-        view = self.sources.ledger_view()
         breaches = len(self.violations(session)[1])
         return self.page(
-            "desk.html", session=session, view=view, breaches=breaches, verified=self.sources.last_verification()
+            "desk.html",
+            session=session,
+            ledger_rows=self.sources.ledger_rows(),
+            read_at=dt.datetime.now(dt.UTC),
+            breaches=breaches,
+            verified=self.sources.last_verification(),
         )
 
     def entry_page(self, session: Session, entry_id: str) -> HTMLResponse:
-        view = self.sources.ledger_view()
-        court, feedback = view.entry(entry_id)
+        court, feedback = self.sources.entry(entry_id)
         if not court:
             return self.page("desk_base.html", 404, session=session, error=f"账本中没有条目 {entry_id} (no such entry)")
         if not session.account.sees(court[0].event.court_code):
@@ -262,11 +259,7 @@ class WebApp:
             )
         now = dt.datetime.now(dt.UTC)
         deadlines = self.settings.deadlines()
-        since = {
-            a: deadlines.agency_start(a, [r for r in view.feedback if r.event.agency == a])
-            for a in self.settings.agencies
-        }
-        duties = entry_duties(court, feedback, self.settings.agencies, deadlines, now, since)
+        duties = entry_duties(court, feedback, self.settings.agencies, deadlines, now, self.sources.agency_starts())
         life = next(iter(lives(court).values()))
         refused = {a.item.event.event_id: f"不生效 refused: {why}" for a, why in life.refused}
         state = entry_states(court, now, now).get(entry_id, {})
@@ -282,7 +275,7 @@ class WebApp:
         for r in feedback:
             if r.event.event_type == "InterceptionRecorded":
                 interceptions.setdefault(r.event.agency, []).append(r)
-        violations = [v for v in self.sources.breaches(view)[1] if v.entry_id == entry_id]
+        violations = [v for v in self.sources.breaches()[1] if v.entry_id == entry_id]
         return self.page(
             "desk_entry.html",
             session=session,
@@ -343,9 +336,8 @@ class WebApp:
             data = oversight.breaches_per_week(found, self.zone, until=judged_at)
             svg = charts.breaches_chart(data, "每周违规数（按责任方） Breaches per week, by party")
         elif name == "delays":
-            view = self.sources.ledger_view()
-            court, feedback = self.visible(session, view.court, view.feedback)
-            data = oversight.feedback_delays(court, feedback, self.zone, until=now)
+            found = self.sources.answers(DELAY_DAYS, now, session.account.court_code)
+            data = oversight.daily_delays(found, self.zone, DELAY_DAYS, until=now)
             svg = charts.delays_chart(data, "法院记录到单位反馈的时间（中位数与 p99，按日） Court record → feedback")
         elif name == "lag":
             lags = {k: v for k, v in self.sources.lag().items() if v is not None}

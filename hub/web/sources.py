@@ -2,53 +2,76 @@
 see nothing else of it), the ledger and the services' stored offsets (as the auditor, read only), the
 brokers' end offsets (as the auditor), and the desk's own database. Reading is all this module does.
 
-The ledger's history is read once and kept until its chain grows (one cheap query tells), so every desk
-page does not reread the whole chain.
+The desk never holds the whole ledger: an entry's page reads that entry's rows (by their indexes), the
+breaches of now come from the report's projection (hub/ledger/projection.py), the delays chart from one
+query over the ledger's columns, so a page costs the same over a million events as over a hundred. Only a
+judgement the projection cannot make (an instant before its last step, other deadline settings) reads and
+judges the whole history, as `hub ledger report` does; it is kept per chain length and instant.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import TopicPartition
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Text
 
 from hub.acl import AUDITOR
 from hub.clients import consumer
 from hub.config import ConfigError, Settings
 from hub.db import REGISTER, WEB, engine_for, services_of
+from hub.domain.events import parse_event
 from hub.domain.lifecycle import Recorded
+from hub.domain.oversight import Answer, window_start
 from hub.domain.rules import Violation, judge
+from hub.ledger.report import projected
 from hub.ledger.service import history
 from hub.log import get_logger
 from hub.topics import COURT_EVENTS, feedback_topic
 
-NOW_REUSE = 10.0  # seconds a judgement of "now" serves the desk's pages
+NOW_REUSE = 10.0  # seconds a judgement of "now" (and the delays chart's answers) serves the desk's pages
+_ROW = "seq, family, recorded_at, historical, body"
+
+# One entry's rows: its own, and the interceptions that name it after another entry (a block's first entry
+# is its row's entry_id). Both by an index (hub/migrations/ledger/versions/0005_desk_reads.py).
+_ENTRY = text(
+    f"select {_ROW} from ledger_events where entry_id = :e "
+    f"union all select {_ROW} from ledger_events where event_type = 'InterceptionRecorded' and entry_id <> :e "
+    "and (body::jsonb -> 'entry_ids') @> jsonb_build_array(cast(:e as text)) order by seq"
+)
+_COURTS = text(
+    "select distinct on (entry_id) entry_id, body::jsonb ->> 'court_code' as court_code from ledger_events "
+    "where family = 'court' and entry_id = any(:ids) order by entry_id, seq"
+).bindparams(bindparam("ids", type_=ARRAY(Text)))
+_FIRST_FEEDBACK = text("select min(recorded_at) from ledger_events where agency = :a and family = 'feedback'")
+# The answers `hub.domain.oversight.answers` finds in the records, from the columns alone: a feedback at its
+# first record, not an interception, whose court act is in the ledger (at that act's first record).
+_ANSWERS = text(
+    "select f.agency, f.recorded_at as answered_at, c.recorded_at as court_at from ledger_events f "
+    "join lateral (select c.recorded_at, c.body from ledger_events c where c.family = 'court' "
+    "and c.event_id = cast(f.court_event_id as uuid) order by c.seq limit 1) c on true "
+    "where f.family = 'feedback' and f.agency = any(:agencies) and f.recorded_at >= :since "
+    "and f.event_type <> 'InterceptionRecorded' and f.court_event_id is not null "
+    "and not exists (select 1 from ledger_events o where o.event_id = f.event_id and o.family = 'feedback' "
+    "and o.seq < f.seq) "
+    "and (cast(:court as text) is null or c.body::jsonb ->> 'court_code' = :court)"
+).bindparams(bindparam("agencies", type_=ARRAY(Text)))
 
 
-@dataclass(frozen=True)
-class LedgerView:
-    """The ledger's records at one chain length, and the breaches judged from them (as of their reading)."""
-
-    seq: int
-    court: list[Recorded]
-    feedback: list[Recorded]
-    read_at: dt.datetime
-
-    def entry(self, entry_id: str) -> tuple[list[Recorded], list[Recorded]]:
-        court = [r for r in self.court if r.event.entry_id == entry_id]  # type: ignore[attr-defined]
-        feedback = [
-            r
-            for r in self.feedback
-            if r.event.entry_id == entry_id or entry_id in (getattr(r.event, "entry_ids", None) or ())  # type: ignore[attr-defined]
-        ]
-        return court, feedback
-
-    def court_of(self, entry_id: str) -> str | None:
-        return next((r.event.court_code for r in self.court if r.event.entry_id == entry_id), None)  # type: ignore[attr-defined]
+def _records(rows: Iterable) -> tuple[list[Recorded], list[Recorded]]:
+    court: list[Recorded] = []
+    feedback: list[Recorded] = []
+    for row in rows:
+        event = parse_event(json.loads(row.body), row.family)
+        (court if row.family == "court" else feedback).append(Recorded(event, row.recorded_at, row.seq, row.historical))
+    return court, feedback
 
 
 @dataclass(frozen=True)
@@ -81,10 +104,10 @@ class Sources:
         self.register: Engine = engine_for(settings, REGISTER, role=WEB, pool_size=8)
         self.web: Engine = engine_for(settings, WEB)
         self.ledger: Engine = engine_for(self.auditor, "ledger", role=AUDITOR)
-        self._view: LedgerView | None = None
-        self._view_lock = threading.Lock()
+        self._judged_lock = threading.Lock()
         self._judged: dict[tuple[int, dt.datetime], list[Violation]] = {}
-        self._now: tuple[int, float, dt.datetime, list[Violation]] | None = None
+        self._now: tuple[float, dt.datetime, list[Violation]] | None = None
+        self._answers: dict[str | None, tuple[float, list[Answer]]] = {}
         self._lag: tuple[float, dict[str, int | None]] | None = None
         self._kafka = None
         self._kafka_lock = threading.Lock()
@@ -99,37 +122,78 @@ class Sources:
 
     # -- the ledger ------------------------------------------------------------------------------
 
-    def ledger_view(self) -> LedgerView:
-        with self._view_lock:
-            with self.ledger.connect() as conn:
-                seq = conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
-                if self._view is None or self._view.seq != seq:
-                    court, feedback = history(conn)
-                    self._view = LedgerView(seq, court, feedback, dt.datetime.now(dt.UTC))
-                    self._judged.clear()
-            return self._view
+    def ledger_rows(self) -> int:
+        with self.ledger.connect() as conn:
+            return conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
 
-    def breaches(self, view: LedgerView, as_of: dt.datetime | None = None) -> tuple[dt.datetime, list[Violation]]:
-        """The ledger's breaches as of `as_of` (None: now), and that instant. Judging the whole history is the
-        report's own function and not free, so a judgement is kept per chain length and instant, and one of
-        "now" is reused for NOW_REUSE seconds while the chain has not grown (a deadline passing meanwhile shows
-        that much later)."""
+    def entry(self, entry_id: str) -> tuple[list[Recorded], list[Recorded]]:
+        """One entry's court records and the feedback about it, in chain order."""
+        with self.ledger.connect() as conn:
+            return _records(conn.execute(_ENTRY, {"e": entry_id}))
+
+    def courts_of(self, entry_ids: Iterable[str]) -> dict[str, str]:
+        """The court of each of these entries the ledger has a court record of."""
+        ids = sorted(set(entry_ids))
+        if not ids:
+            return {}
+        with self.ledger.connect() as conn:
+            return {r.entry_id: r.court_code for r in conn.execute(_COURTS, {"ids": ids})}
+
+    def agency_starts(self) -> dict[str, dt.datetime | None]:
+        """Each agency's start for its deadlines (`Deadlines.agency_start`): HUB_AGENCY_SINCE, else the record
+        time of its first feedback."""
+        since = self.settings.deadlines().agency_since
+        out: dict[str, dt.datetime | None] = {}
+        with self.ledger.connect() as conn:
+            for agency in self.settings.agencies:
+                out[agency] = since.get(agency) or conn.execute(_FIRST_FEEDBACK, {"a": agency}).scalar_one()
+        return out
+
+    def breaches(self, as_of: dt.datetime | None = None) -> tuple[dt.datetime, list[Violation]]:
+        """The ledger's breaches as of `as_of` (None: now), and that instant: the same as `hub ledger report`'s.
+        One of now is reused for NOW_REUSE seconds (a deadline passing meanwhile shows that much later)."""
         if as_of is None:
             kept = self._now
-            if kept is not None and kept[0] == view.seq and time.monotonic() - kept[1] < NOW_REUSE:
-                return kept[2], kept[3]
+            if kept is not None and time.monotonic() - kept[0] < NOW_REUSE:
+                return kept[1], kept[2]
             as_of = dt.datetime.now(dt.UTC)
-            found = judge(view.court, view.feedback, as_of, self.settings.deadlines(), self.settings.agencies)
-            self._now = (view.seq, time.monotonic(), as_of, found)
+            found = self._judge(as_of)
+            self._now = (time.monotonic(), as_of, found)
             return as_of, found
-        key = (view.seq, as_of)
-        found = self._judged.get(key)
-        if found is None:
-            found = judge(view.court, view.feedback, as_of, self.settings.deadlines(), self.settings.agencies)
-            if len(self._judged) > 32:
-                self._judged.clear()
-            self._judged[key] = found
-        return as_of, found
+        return as_of, self._judge(as_of)
+
+    def _judge(self, as_of: dt.datetime) -> list[Violation]:
+        with self.ledger.connect() as conn:
+            found = projected(conn, self.settings, as_of)
+            if found is not None:
+                return found[0]
+            with self._judged_lock:
+                seq = conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
+                kept = self._judged.get((seq, as_of))
+                if kept is not None:
+                    return kept
+                self.log.info("judging the whole ledger", rows=seq, as_of=as_of.isoformat())
+                court, feedback = history(conn)
+                judged = judge(court, feedback, as_of, self.settings.deadlines(), self.settings.agencies)
+                if len(self._judged) > 32:
+                    self._judged.clear()
+                self._judged[(seq, as_of)] = judged
+                return judged
+
+    def answers(self, days: int, until: dt.datetime, court_code: str | None = None) -> list[Answer]:
+        """The agencies' answers to court acts recorded in the `days` days ending with `until`'s (in the courts'
+        zone), for one court's entries or (None) all; reused for NOW_REUSE seconds."""
+        kept = self._answers.get(court_code)
+        if kept is not None and time.monotonic() - kept[0] < NOW_REUSE:
+            return kept[1]
+        since = window_start(self.settings.zone, days, until=until)
+        with self.ledger.connect() as conn:
+            rows = conn.execute(
+                _ANSWERS, {"agencies": list(self.settings.agencies), "since": since, "court": court_code}
+            )
+            found = [Answer(r.agency, r.answered_at, r.court_at) for r in rows]
+        self._answers[court_code] = (time.monotonic(), found)
+        return found
 
     # -- audit verify's results ------------------------------------------------------------------
 
