@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -145,14 +145,25 @@ def window_start(zone: ZoneInfo, days: int, *, until: dt.datetime) -> dt.datetim
     return dt.datetime.combine(first, dt.time(), zone)
 
 
-def daily_delays(found: Iterable[Answer], zone: ZoneInfo, days: int = 14, *, until: dt.datetime) -> DailyDelays:
+def daily_delays(
+    found: Iterable[Answer],
+    zone: ZoneInfo,
+    days: int = 14,
+    *,
+    until: dt.datetime,
+    starts: Mapping[str, dt.datetime | None] | None = None,
+) -> DailyDelays:
     """How long each agency took to answer court acts, per calendar day (in `zone`) of its answer.
 
-    The delay is the answer's record time minus the court act's, in seconds, clamped at 0 (clocks of
-    different partitions may disagree slightly). Per agency and day: the median (statistics.median: the mean
-    of the two middle delays for an even count), the 99th percentile by nearest rank (see `nearest_rank`)
-    and the number of answers; a day without answers has None for both figures. The window is the `days`
-    days ending on the day of `until`.
+    The delay is the answer's record time minus the time the agency could first know of the act, in seconds,
+    clamped at 0 (clocks of different partitions may disagree slightly). That is the court act's record, or
+    the agency's start when that is later (`starts`: HUB_AGENCY_SINCE, else its first feedback, as
+    `Deadlines.agency_start` gives it): as for its deadlines, an agency that joins answers years of history
+    at its own speed, which is what the chart shows, not the years.
+
+    Per agency and day: the median (statistics.median: the mean of the two middle delays for an even count),
+    the 99th percentile by nearest rank (see `nearest_rank`) and the number of answers; a day without
+    answers has None for both figures. The window is the `days` days ending on the day of `until`.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}")
@@ -164,7 +175,9 @@ def daily_delays(found: Iterable[Answer], zone: ZoneInfo, days: int = 14, *, unt
         i = index.get(_local_date(a.answered_at, zone, "recorded_at"))
         if i is None:
             continue
-        delay = max(0.0, (a.answered_at - a.court_at).total_seconds())
+        start = (starts or {}).get(a.agency)
+        known = a.court_at if start is None else max(a.court_at, start)
+        delay = max(0.0, (a.answered_at - known).total_seconds())
         delays.setdefault(a.agency, [[] for _ in window])[i].append(delay)
     agencies = sorted(delays)
     return DailyDelays(
@@ -177,7 +190,13 @@ def daily_delays(found: Iterable[Answer], zone: ZoneInfo, days: int = 14, *, unt
 
 
 def feedback_delays(
-    court: Iterable[Recorded], feedback: Iterable[Recorded], zone: ZoneInfo, days: int = 14, *, until: dt.datetime
+    court: Iterable[Recorded],
+    feedback: Iterable[Recorded],
+    zone: ZoneInfo,
+    days: int = 14,
+    *,
+    until: dt.datetime,
+    starts: Mapping[str, dt.datetime | None] | None = None,
 ) -> DailyDelays:
     """`daily_delays` of the `answers` in these records."""
-    return daily_delays(answers(court, feedback), zone, days, until=until)
+    return daily_delays(answers(court, feedback), zone, days, until=until, starts=starts)

@@ -337,7 +337,8 @@ class WebApp:
             svg = charts.breaches_chart(data, "每周违规数（按责任方） Breaches per week, by party")
         elif name == "delays":
             found = self.sources.answers(DELAY_DAYS, now, session.account.court_code)
-            data = oversight.daily_delays(found, self.zone, DELAY_DAYS, until=now)
+            starts = self.sources.agency_starts()
+            data = oversight.daily_delays(found, self.zone, DELAY_DAYS, until=now, starts=starts)
             svg = charts.delays_chart(data, "法院记录到单位反馈的时间（中位数与 p99，按日） Court record → feedback")
         elif name == "lag":
             lags = {k: v for k, v in self.sources.lag().items() if v is not None}

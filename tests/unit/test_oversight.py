@@ -176,6 +176,18 @@ def test_median_p99_and_count_per_agency_per_local_day():
     assert delays.count == {"bank": [4, 0], "transport": [0, 1]}
 
 
+def test_an_act_recorded_before_the_agency_started_counts_from_its_start():
+    published = dt.datetime(2025, 6, 1, 9, tzinfo=SHANGHAI)  # long before the agency joined
+    joined = dt.datetime(2026, 3, 18, 8, tzinfo=SHANGHAI)
+    court = [court_record(1, published, 1), court_record(2, joined + HOUR, 2)]
+    feedback = [answer("tax", 1, 1, joined + 2 * HOUR, 10), answer("tax", 2, 2, joined + 2 * HOUR, 11)]
+    delays = feedback_delays(court, feedback, SHANGHAI, days=1, until=UNTIL, starts={"tax": joined, "bank": None})
+    assert delays.median == {"tax": [1.5 * 3600]}  # 2 h from its start; 1 h from the second act's record
+    assert delays.p99 == {"tax": [2 * 3600.0]}
+    unstarted = feedback_delays(court, feedback, SHANGHAI, days=1, until=UNTIL)
+    assert unstarted.p99["tax"][0] > 200 * DAY.total_seconds()
+
+
 def test_interceptions_orphans_and_answers_outside_the_window_are_left_out_and_early_ones_clamped():
     published = dt.datetime(2026, 3, 18, 9, tzinfo=SHANGHAI)
     court = [court_record(1, published, 1)]
