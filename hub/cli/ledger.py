@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from itertools import groupby
 from typing import Annotated, Literal
 
@@ -20,7 +22,7 @@ from hub.domain.rules import RULES
 from hub.domain.times import show
 from hub.ledger.report import build_report
 from hub.ledger.service import LedgerHandler, open_database
-from hub.log import bind_process
+from hub.log import bind_process, get_logger
 
 app = group("The compliance ledger: record everything, name every breach.")
 PROJECTOR_NICENESS = 19  # below the services: the projection may lag in a burst, the ledger may not
@@ -42,24 +44,65 @@ def run(
     """
     cfg = settings()
     codec = default_codec()
-    projector: list[subprocess.Popen] = []
+    projector = Projector([sys.executable, "-m", "hub", "ledger", "project", "--beside", str(os.getpid())])
 
     def opened():
         """The database is there: only now the projector, which would otherwise repeat a failure's message."""
         db = open_database(cfg, forever=not once)
-        argv = [sys.executable, "-m", "hub", "ledger", "project", "--beside", str(os.getpid())]
-        projector.append(subprocess.Popen(argv))
+        projector.start()
         return db
 
     try:
         run_engine(cfg, LedgerHandler(cfg, codec), opened, codec, once, metrics_port)
     finally:
-        for child in projector:
-            child.terminate()
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        projector.stop()
+
+
+class Projector:
+    """`hub ledger project` beside the ledger, started again if it dies (after a pause doubling from a second
+    to a minute): without it the report and the desk stay right, but judge more and more rows themselves."""
+
+    def __init__(self, argv: list[str]):
+        self.argv = argv
+        self.child: subprocess.Popen | None = None
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.keeper: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.keeper = threading.Thread(target=self._keep, name="report-projector", daemon=True)
+        self.keeper.start()
+
+    def _keep(self) -> None:
+        pause = 1.0
+        while True:
+            with self.lock:
+                if self.stopping.is_set():
+                    return
+                self.child = subprocess.Popen(self.argv)
+                started = time.monotonic()
+            code = self.child.wait()
+            if self.stopping.is_set():
+                return
+            pause = 1.0 if time.monotonic() - started > 300 else pause
+            get_logger("hub.ledger").warning(
+                "report projector exited; starting it again", exit_code=code, retry_in=pause
+            )
+            if self.stopping.wait(pause):
+                return
+            pause = min(pause * 2, 60.0)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+            child = self.child
+        if child is None:
+            return
+        child.terminate()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 @app.command()
@@ -80,8 +123,6 @@ def project(
     Examples:
       hub ledger project --once
     """
-    import threading
-
     from hub.ledger.projection import ReportProjection, follow
 
     cfg = settings()

@@ -116,11 +116,14 @@ def test_other_deadline_settings_are_not_answered_from_the_projection(hub_settin
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            return [int(c) for c in children.read().split()]
-    except OSError:
-        return []
+    """Of every thread: a child started by a thread is listed under that thread only."""
+    found = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(c) for c in listing.read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -131,25 +134,44 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_running_ledger_keeps_the_projection_beside_itself_and_takes_it_along_when_killed(hub_settings):
+def _projectors(ledger: int) -> list[int]:
+    return [c for c in _children(ledger) if "project" in Path(f"/proc/{c}/cmdline").read_text()]
+
+
+def _projected_to_the_end(settings, at_least: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rows = ledger_query(settings, "select coalesce(max(seq), 0) from ledger_events")[0][0]
+        head = ledger_query(settings, "select upto_seq from report_head")
+        if rows > at_least and head and head[0].upto_seq == rows:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the projector beside the running ledger did not reach its last row in {seconds:.0f} s")
+
+
+def test_a_running_ledger_keeps_the_projection_beside_itself_restarts_it_and_takes_it_along_when_killed(hub_settings):
     publish(hub_settings, simulated(200, seed=34))
     hub = str(Path(sys.executable).parent / "hub")
     ledger = subprocess.Popen(
         [hub, "ledger", "run"], env=hub_env(hub_settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            rows = ledger_query(hub_settings, "select coalesce(max(seq), 0) from ledger_events")[0][0]
-            head = ledger_query(hub_settings, "select upto_seq from report_head")
-            if rows > 500 and head and head[0].upto_seq == rows:
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError("the projector beside the running ledger did not reach its last row in 90 s")
-        projectors = [c for c in _children(ledger.pid) if "project" in Path(f"/proc/{c}/cmdline").read_text()]
+        _projected_to_the_end(hub_settings, 500, 90)
+        projectors = _projectors(ledger.pid)
         assert len(projectors) == 1
         assert os.getpriority(os.PRIO_PROCESS, projectors[0]) == 19
+        _same(hub_settings, dt.datetime.now(dt.UTC))
+
+        # A projector that dies is started again, and projects what comes after.
+        os.kill(projectors[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _projectors(ledger.pid) in ([], projectors):
+            time.sleep(0.2)
+        projectors = _projectors(ledger.pid)
+        assert len(projectors) == 1 and _alive(projectors[0]), "the ledger did not start its projector again"
+        rows = ledger_query(hub_settings, "select max(seq) from ledger_events")[0][0]
+        publish(hub_settings, simulated(50, seed=36))
+        _projected_to_the_end(hub_settings, rows, 90)
         _same(hub_settings, dt.datetime.now(dt.UTC))
     finally:
         ledger.send_signal(signal.SIGKILL)
