@@ -106,8 +106,8 @@ class Sources:
         self.ledger: Engine = engine_for(self.auditor, "ledger", role=AUDITOR)
         self._judged_lock = threading.Lock()
         self._judged: dict[tuple[int, dt.datetime], list[Violation]] = {}
-        self._now: tuple[float, dt.datetime, list[Violation]] | None = None
-        self._answers: dict[str | None, tuple[float, list[Answer]]] = {}
+        self._now: tuple[int, float, dt.datetime, list[Violation]] | None = None
+        self._answers: dict[str | None, tuple[int, float, list[Answer]]] = {}
         self._lag: tuple[float, dict[str, int | None]] | None = None
         self._kafka = None
         self._kafka_lock = threading.Lock()
@@ -151,16 +151,18 @@ class Sources:
 
     def breaches(self, as_of: dt.datetime | None = None) -> tuple[dt.datetime, list[Violation]]:
         """The ledger's breaches as of `as_of` (None: now), and that instant: the same as `hub ledger report`'s.
-        One of now is reused for NOW_REUSE seconds (a deadline passing meanwhile shows that much later)."""
-        if as_of is None:
-            kept = self._now
-            if kept is not None and time.monotonic() - kept[0] < NOW_REUSE:
-                return kept[1], kept[2]
-            as_of = dt.datetime.now(dt.UTC)
-            found = self._judge(as_of)
-            self._now = (time.monotonic(), as_of, found)
-            return as_of, found
-        return as_of, self._judge(as_of)
+        One of now is reused for NOW_REUSE seconds while the chain has not grown (a deadline passing meanwhile
+        shows that much later)."""
+        if as_of is not None:
+            return as_of, self._judge(as_of)
+        seq = self.ledger_rows()
+        kept = self._now
+        if kept is not None and kept[0] == seq and time.monotonic() - kept[1] < NOW_REUSE:
+            return kept[2], kept[3]
+        as_of = dt.datetime.now(dt.UTC)
+        found = self._judge(as_of)
+        self._now = (seq, time.monotonic(), as_of, found)
+        return as_of, found
 
     def _judge(self, as_of: dt.datetime) -> list[Violation]:
         with self.ledger.connect() as conn:
@@ -182,17 +184,19 @@ class Sources:
 
     def answers(self, days: int, until: dt.datetime, court_code: str | None = None) -> list[Answer]:
         """The agencies' answers to court acts recorded in the `days` days ending with `until`'s (in the courts'
-        zone), for one court's entries or (None) all; reused for NOW_REUSE seconds."""
+        zone), for one court's entries or (None) all; reused for NOW_REUSE seconds while the chain has not
+        grown."""
+        seq = self.ledger_rows()
         kept = self._answers.get(court_code)
-        if kept is not None and time.monotonic() - kept[0] < NOW_REUSE:
-            return kept[1]
+        if kept is not None and kept[0] == seq and time.monotonic() - kept[1] < NOW_REUSE:
+            return kept[2]
         since = window_start(self.settings.zone, days, until=until)
         with self.ledger.connect() as conn:
             rows = conn.execute(
                 _ANSWERS, {"agencies": list(self.settings.agencies), "since": since, "court": court_code}
             )
             found = [Answer(r.agency, r.answered_at, r.court_at) for r in rows]
-        self._answers[court_code] = (time.monotonic(), found)
+        self._answers[court_code] = (seq, time.monotonic(), found)
         return found
 
     # -- audit verify's results ------------------------------------------------------------------

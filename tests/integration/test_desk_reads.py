@@ -123,7 +123,6 @@ def test_the_desk_reads_what_the_whole_history_says(hub_settings):
             expected = oversight.answers(
                 [r for r in court if r.event.entry_id in own], [r for r in feedback if r.event.entry_id in own]
             )
-            sources._answers.clear()
             assert key(sources.answers(14, now, code)) == key(expected), code
     finally:
         sources.close()
