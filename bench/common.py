@@ -421,6 +421,25 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1, for a server the bench starts."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthy(client) -> bool:
+    """`hub web serve` (an httpx client on it) answers /healthz."""
+    import httpx
+
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -46,6 +46,8 @@ from bench.common import (
     Section,
     Sizes,
     Target,
+    free_port,
+    healthy,
     hub_env,
     libpq_url,
     percentile,
@@ -514,16 +516,13 @@ def name_search(section: Section, namespaces: Namespaces, sizes: Sizes, logs: Pa
 def _http_searches(settings: Settings, p5: P5Size, logs: Path) -> dict[str, Any]:
     """`hub web serve` on the loaded register (its rate limit lifted), and one client asking the full names the
     search process asked, first as JSON, then as the HTML page; per request, from sending to the whole body."""
-    import socket
     import ssl
 
     import httpx
 
     from hub.devstack.secrets import ca_file
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = hub_env(settings, HUB_WEB_RATE_PER_ADDRESS="1000000")
     server = Measured([str(HUB), "web", "serve", "--port", str(port)], env, logs / "p5-web.log")
     names = [q.name for kind, q, _row in _questions(p5.search_rows, p5.search_queries, 55) if kind == "full"]
@@ -533,7 +532,7 @@ def _http_searches(settings: Settings, p5: P5Size, logs: Path) -> dict[str, Any]
     try:
         verify = ssl.create_default_context(cafile=ca_file(settings.state_dir))
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=verify, timeout=30) as client:
-            wait_until(lambda: _answers(client), 120, what="hub web serve to answer /healthz")
+            wait_until(lambda: healthy(client), 120, what="hub web serve to answer /healthz")
             for name in names[:50]:  # warm-up
                 client.get("/v1/register", params={"name": name})
             for path, out in (("/v1/register", json_ns), ("/", page_ns)):
@@ -555,15 +554,6 @@ def _http_searches(settings: Settings, p5: P5Size, logs: Path) -> dict[str, Any]
         "error_examples": errors[:5],
         "peak_rss_kb": finished.peak_kb,
     }
-
-
-def _answers(client) -> bool:
-    import httpx
-
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 # -- shielding until gone -----------------------------------------------------------------------------------

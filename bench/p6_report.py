@@ -30,6 +30,8 @@ from bench.common import (
     Section,
     Sizes,
     Target,
+    free_port,
+    healthy,
     hub_env,
     libpq_url,
     run_measured,
@@ -155,7 +157,6 @@ def _desk_pages(settings, logs: Path) -> dict[str, Any]:
     """`hub web serve` on P6's ledger; an auditor signs in and asks each desk page once, then DESK_REPEATS more
     times. Seconds from sending to the whole body; any answer but 200 fails the section."""
     import re
-    import socket
     import ssl
 
     import httpx
@@ -176,15 +177,13 @@ def _desk_pages(settings, logs: Path) -> dict[str, Any]:
         entry = conn.execute(
             "select entry_id from ledger_events where family = 'feedback' order by seq desc limit 1"
         ).fetchone()[0]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = Measured([str(HUB), "web", "serve", "--port", str(port)], hub_env(settings), logs / "p6-web.log")
     pages: dict[str, tuple[float, float]] = {}
     try:
         verify = ssl.create_default_context(cafile=ca_file(settings.state_dir))
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=verify, timeout=900) as client:
-            wait_until(lambda: _answers(client), 120, what="hub web serve to answer /healthz")
+            wait_until(lambda: healthy(client), 120, what="hub web serve to answer /healthz")
             form = client.get("/desk/login").text
             csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
             signed = client.post(
@@ -210,15 +209,6 @@ def _timed(client, path: str) -> float:
     if answer.status_code != 200:
         raise RuntimeError(f"P6: the desk answered {path} with {answer.status_code}: {answer.text[:300]}")
     return seconds
-
-
-def _answers(client) -> bool:
-    import httpx
-
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _ledger_rows(settings) -> tuple[int, int]:
