@@ -47,6 +47,7 @@ from hub.web.sources import Sources
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE, LOGIN_COOKIE = "hub_session", "hub_login_csrf"
 DELAY_DAYS = 14  # the delays chart's window
+BREACH_WEEKS = 12  # the breaches chart's window
 _ID = re.compile(r"^[0-9A-Z]{18}$")
 _COURT = re.compile(r"^[A-Z0-9]{1,16}$")
 HEADERS = {
@@ -333,13 +334,16 @@ class WebApp:
         now = dt.datetime.now(dt.UTC)
         if name == "breaches":
             judged_at, found = self.violations(session)
-            data = oversight.breaches_per_week(found, self.zone, until=judged_at)
-            svg = charts.breaches_chart(data, "每周违规数（按责任方） Breaches per week, by party")
+            data = oversight.breaches_per_week(found, self.zone, BREACH_WEEKS, until=judged_at)
+            weeks = BREACH_WEEKS
+            title = f"每周违规数（按责任方，近 {weeks} 周） Breaches per week, by party, last {weeks} weeks"
+            svg = charts.breaches_chart(data, title)
         elif name == "delays":
             found = self.sources.answers(DELAY_DAYS, now, session.account.court_code)
             starts = self.sources.agency_starts()
             data = oversight.daily_delays(found, self.zone, DELAY_DAYS, until=now, starts=starts)
-            svg = charts.delays_chart(data, "法院记录到单位反馈的时间（中位数与 p99，按日） Court record → feedback")
+            title = f"法院记录到单位反馈的时间（中位数与 p99，按日，近 {DELAY_DAYS} 日） Court record → feedback"
+            svg = charts.delays_chart(data, title)
         elif name == "lag":
             lags = {k: v for k, v in self.sources.lag().items() if v is not None}
             svg = charts.lag_chart(lags, "当前消费滞后 Consumer lag now")
