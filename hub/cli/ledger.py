@@ -67,11 +67,9 @@ class Projector:
         self.child: subprocess.Popen | None = None
         self.stopping = threading.Event()
         self.lock = threading.Lock()
-        self.keeper: threading.Thread | None = None
 
     def start(self) -> None:
-        self.keeper = threading.Thread(target=self._keep, name="report-projector", daemon=True)
-        self.keeper.start()
+        threading.Thread(target=self._keep, name="report-projector", daemon=True).start()
 
     def _keep(self) -> None:
         pause = 1.0

@@ -171,11 +171,12 @@ def daily_delays(
     window = [last - dt.timedelta(days=days - 1 - i) for i in range(days)]
     index = {day: i for i, day in enumerate(window)}
     delays: dict[str, list[list[float]]] = {}
+    starts = starts or {}
     for a in found:
         i = index.get(_local_date(a.answered_at, zone, "recorded_at"))
         if i is None:
             continue
-        start = (starts or {}).get(a.agency)
+        start = starts.get(a.agency)
         known = a.court_at if start is None else max(a.court_at, start)
         delay = max(0.0, (a.answered_at - known).total_seconds())
         delays.setdefault(a.agency, [[] for _ in window])[i].append(delay)

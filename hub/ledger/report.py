@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from hub.config import Settings
 from hub.db import migrated
@@ -19,7 +19,7 @@ from hub.domain.history import entry_states
 from hub.domain.rules import Violation, judge, ordered
 from hub.domain.times import iso
 from hub.ledger.projection import ReportProjection, Stale
-from hub.ledger.service import history, read_database
+from hub.ledger.service import history, last_seq, read_database
 
 
 @dataclass
@@ -110,7 +110,7 @@ def projected(
     head = projection.head(conn)
     if head is None or head.fingerprint != projection.fingerprint or as_of < head.judged_at:
         return None
-    last = conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
+    last = last_seq(conn)
     try:
         update = projection.advance(conn, head, as_of, last)
     except Stale:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Connection, Engine, text
 
@@ -209,13 +209,23 @@ def rows(conn: Connection) -> Iterator[tuple[LedgerRow, str, str]]:
         yield row, r.prev_hash, r.hash
 
 
-def history(conn: Connection) -> tuple[list[Recorded], list[Recorded]]:
-    """The stored events as (court, feedback) records for the rules and the reconstruction."""
+def last_seq(conn: Connection) -> int:
+    """The chain's length: its last row's seq, 0 when empty."""
+    return conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
+
+
+def records(rows: Iterable) -> tuple[list[Recorded], list[Recorded]]:
+    """Stored rows (anything with seq, family, recorded_at, historical and body) as (court, feedback) records."""
     import json
 
     court: list[Recorded] = []
     feedback: list[Recorded] = []
-    for row, _prev, _hash in rows(conn):
+    for row in rows:
         event = parse_event(json.loads(row.body), row.family)
         (court if row.family == "court" else feedback).append(Recorded(event, row.recorded_at, row.seq, row.historical))
     return court, feedback
+
+
+def history(conn: Connection) -> tuple[list[Recorded], list[Recorded]]:
+    """The stored events as (court, feedback) records for the rules and the reconstruction."""
+    return records(row for row, _prev, _hash in rows(conn))

@@ -12,7 +12,6 @@ judges the whole history, as `hub ledger report` does; it is kept per chain leng
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from collections.abc import Iterable
@@ -27,12 +26,11 @@ from hub.acl import AUDITOR
 from hub.clients import consumer
 from hub.config import ConfigError, Settings
 from hub.db import REGISTER, WEB, engine_for, services_of
-from hub.domain.events import parse_event
 from hub.domain.lifecycle import Recorded
 from hub.domain.oversight import Answer, window_start
 from hub.domain.rules import Violation, judge
 from hub.ledger.report import projected
-from hub.ledger.service import history
+from hub.ledger.service import history, last_seq, records
 from hub.log import get_logger
 from hub.topics import COURT_EVENTS, feedback_topic
 
@@ -64,15 +62,6 @@ _ANSWERS = text(
     "and o.seq < f.seq) "
     "and (cast(:court as text) is null or c.body::jsonb ->> 'court_code' = :court)"
 ).bindparams(bindparam("agencies", type_=ARRAY(Text)))
-
-
-def _records(rows: Iterable) -> tuple[list[Recorded], list[Recorded]]:
-    court: list[Recorded] = []
-    feedback: list[Recorded] = []
-    for row in rows:
-        event = parse_event(json.loads(row.body), row.family)
-        (court if row.family == "court" else feedback).append(Recorded(event, row.recorded_at, row.seq, row.historical))
-    return court, feedback
 
 
 @dataclass(frozen=True)
@@ -125,12 +114,12 @@ class Sources:
 
     def ledger_rows(self) -> int:
         with self.ledger.connect() as conn:
-            return conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
+            return last_seq(conn)
 
     def entry(self, entry_id: str) -> tuple[list[Recorded], list[Recorded]]:
         """One entry's court records and the feedback about it, in chain order."""
         with self.ledger.connect() as conn:
-            return _records(conn.execute(_ENTRY, {"e": entry_id}))
+            return records(conn.execute(_ENTRY, {"e": entry_id}))
 
     def courts_of(self, entry_ids: Iterable[str]) -> dict[str, str]:
         """The court of each of these entries the ledger has a court record of."""
@@ -171,7 +160,7 @@ class Sources:
             if found is not None:
                 return found[0]
             with self._judged_lock:
-                seq = conn.execute(text("select coalesce(max(seq), 0) from ledger_events")).scalar_one()
+                seq = last_seq(conn)
                 kept = self._judged.get((seq, as_of))
                 if kept is not None:
                     return kept
